@@ -1,0 +1,101 @@
+/**
+ * Composition root: opens the store, builds the HTTP app from its capabilities, and hands back
+ * what `main.ts` (or a test, or an embedding program) needs to run and stop it.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { createEventService } from './events/service.js';
+import { eventRoutes } from './events/routes.js';
+import { registerErrorHandling } from './http/errors.js';
+import { healthRoutes } from './http/health.js';
+import { registerOpenApi } from './http/openapi.js';
+import { validatorCompiler } from './http/validation.js';
+import type { Db } from './store/db.js';
+import { createEventStore, type EventStore } from './store/index.js';
+import { migrate } from './store/migrate.js';
+import { createPgDb } from './store/pg.js';
+import { createPgliteDb } from './store/pglite.js';
+import { streamRoutes } from './streams/routes.js';
+
+export function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+    dir = dirname(dir);
+  }
+  return '0.0.0';
+}
+
+/** Opens the configured store (PostgreSQL or embedded PGlite) and applies migrations. */
+export async function openDb(config: Config, logger?: Logger): Promise<Db> {
+  const db = config.databaseUrl
+    ? createPgDb({
+        connectionString: config.databaseUrl,
+        poolSize: config.dbPoolSize,
+        statementTimeoutMs: config.dbStatementTimeoutMs,
+        logger,
+      })
+    : await createPgliteDb(config.dataDir);
+  try {
+    await migrate(db);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  return db;
+}
+
+export interface AppDeps {
+  config: Config;
+  store: EventStore;
+  logger: Logger | false;
+  now?: () => Date;
+}
+
+export interface App {
+  http: FastifyInstance;
+  /** Marks the service as shutting down: readiness turns 503. */
+  beginShutdown(): void;
+}
+
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const { config, store } = deps;
+  const now = deps.now ?? (() => new Date());
+  let shuttingDown = false;
+  const http = Fastify({
+    loggerInstance: deps.logger === false ? undefined : deps.logger,
+    logger: deps.logger === false ? false : undefined,
+    bodyLimit: config.bodyLimitBytes,
+    requestTimeout: config.requestTimeoutMs,
+    requestIdHeader: 'x-request-id',
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    genReqId: () => crypto.randomUUID(),
+  }) as unknown as FastifyInstance;
+  http.setValidatorCompiler(validatorCompiler);
+  registerErrorHandling(http);
+  const version = packageVersion();
+  await registerOpenApi(http, version);
+
+  const events = createEventService(store, now);
+  await http.register(healthRoutes, {
+    version,
+    now,
+    isShuttingDown: () => shuttingDown,
+    checks: [{ name: 'store', critical: true, check: () => store.ping(2000) }],
+  });
+  await http.register(eventRoutes, { store, events, batchMaxEvents: config.batchMaxEvents });
+  await http.register(streamRoutes, { store });
+  return {
+    http,
+    beginShutdown() {
+      shuttingDown = true;
+    },
+  };
+}
+
+export { createEventStore };

@@ -1,0 +1,88 @@
+/**
+ * The only reader of process.env. Reads once, validates, applies defaults and returns a frozen,
+ * typed object. A bad value stops start-up with a message that names the variable and the reason.
+ */
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** PostgreSQL connection string; undefined means the embedded store (PGlite) in `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly logLevel: LogLevel;
+  readonly batchMaxEvents: number;
+  readonly bodyLimitBytes: number;
+  readonly dbPoolSize: number;
+  readonly dbStatementTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  /** Reserved for later capabilities; read here so that every variable has one home. */
+  readonly reserved: Readonly<Record<(typeof RESERVED)[number], string | undefined>>;
+}
+
+/** Names later capabilities own; documented in the README and not to be reused for anything else. */
+export const RESERVED = [
+  'NATS_URL',
+  'ADMIN_API_KEY',
+  'WRITE_KEYS',
+  'RUDDERSTACK_WEBHOOK_SECRET',
+  'WEBHOOK_ALLOW_PRIVATE_NETWORKS',
+] as const;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const read = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw)) {
+      problems.push(`${name}=${JSON.stringify(raw)}: must be a whole number`);
+      return fallback;
+    }
+    const value = Number(raw);
+    if (value < min || value > max) {
+      problems.push(`${name}=${raw}: must be between ${min} and ${max}`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const databaseUrl = read('DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL: must start with postgres:// or postgresql://');
+  }
+  const logLevel = (read('LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)}: must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  const config: Config = {
+    port: int('PORT', 8230, 0, 65535),
+    host: read('HOST') ?? '0.0.0.0',
+    databaseUrl,
+    dataDir: read('DATA_DIR') ?? './data',
+    logLevel: logLevel as LogLevel,
+    batchMaxEvents: int('BATCH_MAX_EVENTS', 1000, 1, 100_000),
+    bodyLimitBytes: int('BODY_LIMIT_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    dbPoolSize: int('DB_POOL_SIZE', 10, 1, 1000),
+    dbStatementTimeoutMs: int('DB_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 60_000, 1000, 3_600_000),
+    reserved: Object.fromEntries(RESERVED.map((name) => [name, read(name)])) as Config['reserved'],
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}

@@ -1,0 +1,24 @@
+/** OpenAPI 3.1 generated from the route schemas; UI at /docs, document at /docs/json. */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+
+export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'event-service',
+        version,
+        description:
+          'Event hub: every system sends "what happened" here and gets it back by id, filter, stream, statistics, projections and replay. Errors are `{detail, code, errors?}`.',
+      },
+      tags: [
+        { name: 'events', description: 'Create, read, query and count events' },
+        { name: 'streams', description: 'Per-entity streams with versions' },
+        { name: 'health', description: 'Liveness and readiness' },
+      ],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+}

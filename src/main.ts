@@ -1,0 +1,58 @@
+/** Process entry: config → store → app → listen; stops cleanly on SIGTERM / SIGINT. */
+import { pino } from 'pino';
+import { buildApp, createEventStore, openDb } from './app.js';
+import { ConfigError, loadConfig, RESERVED } from './config.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`event-service: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = pino({ level: config.logLevel, base: { service: 'event_service' } });
+  for (const name of RESERVED) {
+    if (config.reserved[name] !== undefined)
+      logger.warn(`${name} is set but this version does not use it yet`);
+  }
+  logger.info(config.databaseUrl ? 'store: PostgreSQL' : `store: embedded PGlite in ${config.dataDir}`);
+  const db = await openDb(config, logger);
+  const store = createEventStore(db);
+  const app = await buildApp({ config, store, logger });
+  await app.http.listen({ port: config.port, host: config.host });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    app.beginShutdown();
+    const timer = setTimeout(() => {
+      logger.error('shutdown timed out');
+      process.exit(1);
+    }, 15_000);
+    try {
+      await app.http.close();
+      await store.drain();
+      await db.close();
+      clearTimeout(timer);
+      logger.info('stopped');
+    } catch (error) {
+      logger.error({ err: error }, 'error during shutdown');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `event-service: failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exit(1);
+});

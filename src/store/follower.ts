@@ -1,0 +1,82 @@
+/**
+ * Reading the global log in position order without ever skipping an event that commits later with
+ * a lower position (the bug of Marten #2370 and Emmett PR #336).
+ *
+ * Positions are drawn from a sequence inside writing transactions, so they become visible in commit
+ * order, not in number order: position 7 can be visible while 6 is still in flight. A follower
+ * therefore advances only up to a *horizon*: the last position drawn at some moment T, paired with
+ * the snapshot xmax taken just after T. Every writer takes its transaction id before drawing a
+ * position (append.ts), so every position up to the horizon belongs to a transaction id below that
+ * xmax. Once the oldest running transaction (the snapshot xmin) is at or past that xmax, all of
+ * those transactions have ended: every position up to the horizon is either visible now or never
+ * will be (rolled back). The follower reads up to it, then takes a new horizon.
+ */
+import type { StoredEvent } from '../domain/event.js';
+import type { Queryable } from './db.js';
+import { EVENT_COLUMNS } from './rows.js';
+
+export interface Horizon {
+  position: number;
+  /** xid8 as text. */
+  xmax: string;
+}
+
+export interface FollowState {
+  /** Every event at or below this position has been read. */
+  checkpoint: number;
+  horizon: Horizon | null;
+}
+
+export async function takeHorizon(db: Queryable): Promise<Horizon> {
+  // Two statements, in this order: the position first, then a snapshot taken after it.
+  const seq = await db.query<{ position: number }>(
+    `SELECT (CASE WHEN is_called THEN last_value ELSE 0 END)::bigint AS position FROM event.events_position_seq`,
+  );
+  const snap = await db.query<{ xmax: string }>(
+    `SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax`,
+  );
+  return { position: seq.rows[0]?.position ?? 0, xmax: snap.rows[0]!.xmax };
+}
+
+/** True when every transaction that could still hold a position up to the horizon has ended. */
+export async function horizonSettled(db: Queryable, horizon: Horizon): Promise<boolean> {
+  const result = await db.query<{ settled: boolean }>(
+    `SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8 AS settled`,
+    [horizon.xmax],
+  );
+  return result.rows[0]?.settled === true;
+}
+
+export interface FollowResult {
+  events: StoredEvent[];
+  state: FollowState;
+  /** Positions known to exist beyond what could be read safely (for lag metrics). */
+  waiting: boolean;
+}
+
+/**
+ * Reads the next events after `state.checkpoint`, at most `limit`, never past a settled horizon.
+ * Returns the new state; the caller persists `checkpoint` once it has handled the events.
+ */
+export async function readNext(db: Queryable, state: FollowState, limit: number): Promise<FollowResult> {
+  let horizon = state.horizon ?? (await takeHorizon(db));
+  if (horizon.position <= state.checkpoint) {
+    // Nothing new was drawn when the horizon was taken: look again.
+    horizon = await takeHorizon(db);
+    if (horizon.position <= state.checkpoint) {
+      return { events: [], state: { checkpoint: state.checkpoint, horizon: null }, waiting: false };
+    }
+  }
+  if (!(await horizonSettled(db, horizon))) {
+    return { events: [], state: { checkpoint: state.checkpoint, horizon }, waiting: true };
+  }
+  const result = await db.query<StoredEvent>(
+    `SELECT ${EVENT_COLUMNS} FROM event.events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3`,
+    [state.checkpoint, horizon.position, limit],
+  );
+  const events = result.rows;
+  if (events.length < limit) {
+    return { events, state: { checkpoint: horizon.position, horizon: null }, waiting: false };
+  }
+  return { events, state: { checkpoint: events[events.length - 1]!.position, horizon }, waiting: false };
+}

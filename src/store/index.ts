@@ -1,0 +1,90 @@
+/**
+ * The event store: the one append path (grouped into few transactions) and the reads, over a
+ * driver-neutral `Db`. Maps driver failures to `StoreUnavailableError` so callers see one error.
+ */
+import { StoreUnavailableError } from '../domain/errors.js';
+import type { StoredEvent } from '../domain/event.js';
+import { appendGroup, type AppendOutcome, type AppendUnit } from './append.js';
+import { isUnavailable, type Db } from './db.js';
+import { GroupCommitter } from './group-commit.js';
+import {
+  getEvent,
+  queryEvents,
+  readStream,
+  type EventFilter,
+  type EventPage,
+  type PageRequest,
+  type StreamRead,
+} from './reads.js';
+import { getStatistics, type Statistics, type StatisticsFilter } from './statistics.js';
+
+export type { AppendOutcome, AppendUnit, AppendedEvent } from './append.js';
+export type { Cursor, EventFilter, EventPage, PageRequest, StreamRead } from './reads.js';
+export type { Statistics, StatisticsFilter } from './statistics.js';
+
+export interface EventStore {
+  readonly db: Db;
+  /** Appends one all-or-nothing unit; concurrent calls share transactions. */
+  append(unit: AppendUnit): Promise<AppendOutcome>;
+  getEvent(eventId: string): Promise<StoredEvent | null>;
+  queryEvents(filter: EventFilter, page: PageRequest): Promise<EventPage>;
+  readStream(
+    streamId: string,
+    options: { fromVersion?: number; direction: 'forward' | 'backward'; limit: number },
+  ): Promise<StreamRead | null>;
+  statistics(filter: StatisticsFilter): Promise<Statistics>;
+  /** Round trip to the database; throws StoreUnavailableError when it does not answer. */
+  ping(timeoutMs: number): Promise<void>;
+  /** Waits for appends in flight. */
+  drain(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** Largest number of events in one transaction. */
+  maxGroupEvents?: number;
+  now?: () => Date;
+}
+
+/** Runs a read, turning connection failures into StoreUnavailableError. */
+async function guarded<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isUnavailable(error))
+      throw new StoreUnavailableError('The event store is unavailable', { cause: error });
+    throw error;
+  }
+}
+
+export function createEventStore(db: Db, options: StoreOptions = {}): EventStore {
+  const now = options.now ?? (() => new Date());
+  const committer = new GroupCommitter<AppendUnit, AppendOutcome>((units) => appendGroup(db, units), {
+    // Leave connections for reads; PGlite has one connection anyway.
+    maxInFlight: Math.max(1, Math.min(4, Math.floor(db.concurrency / 2))),
+    maxGroupWeight: options.maxGroupEvents ?? 5000,
+    weight: (unit) => unit.events.length,
+  });
+  return {
+    db,
+    append: (unit) => committer.submit(unit),
+    getEvent: (eventId) => guarded(() => getEvent(db, eventId)),
+    queryEvents: (filter, page) => guarded(() => queryEvents(db, filter, page)),
+    readStream: (streamId, readOptions) => guarded(() => readStream(db, streamId, readOptions)),
+    statistics: (filter) => guarded(() => getStatistics(db, filter, now())),
+    async ping(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new StoreUnavailableError('The event store did not answer in time')),
+          timeoutMs,
+        );
+      });
+      try {
+        await Promise.race([guarded(() => db.query('SELECT 1')), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    drain: () => committer.drain(),
+  };
+}

@@ -1,0 +1,85 @@
+/** node-postgres adapter: a pool, one connection per transaction. */
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Db, QueryResult, Queryable } from './db.js';
+
+// int8 (positions, counts) as numbers: positions stay far below 2^53.
+pg.types.setTypeParser(20, (value) => Number.parseInt(value, 10));
+// numeric (sums, averages) as numbers.
+pg.types.setTypeParser(1700, (value) => Number.parseFloat(value));
+
+export interface PgOptions {
+  connectionString: string;
+  poolSize: number;
+  statementTimeoutMs: number;
+  applicationName?: string;
+  logger?: Logger;
+}
+
+function wrap(client: pg.PoolClient | pg.Pool): Queryable {
+  return {
+    async query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
+      const result = await client.query(sql, params as unknown[] | undefined);
+      return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
+    },
+    async exec(sql: string): Promise<void> {
+      await client.query(sql);
+    },
+  };
+}
+
+export function createPgDb(options: PgOptions): Db {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.poolSize,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: options.statementTimeoutMs,
+    idle_in_transaction_session_timeout: options.statementTimeoutMs,
+    application_name: options.applicationName ?? 'event-service',
+    options: '-c timezone=UTC',
+  });
+  // An idle connection that dies (server restart) must not crash the process; the pool replaces it.
+  pool.on('error', (error) => options.logger?.warn({ err: error }, 'idle database connection lost'));
+  const poolQueryable = wrap(pool);
+
+  return {
+    kind: 'postgres',
+    concurrency: options.poolSize,
+    query: (sql, params) => poolQueryable.query(sql, params),
+    exec: (sql) => poolQueryable.exec(sql),
+    async transaction(fn) {
+      const client = await pool.connect();
+      let broken: unknown;
+      try {
+        await client.query('BEGIN');
+        const result = await fn(wrap(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackError) {
+          broken = rollbackError;
+        }
+        throw error;
+      } finally {
+        client.release(broken instanceof Error ? broken : undefined);
+      }
+    },
+    async withConnection(fn) {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        return await fn(wrap(client));
+      } catch (error) {
+        broken = error instanceof Error ? error : undefined;
+        throw error;
+      } finally {
+        // A connection that failed mid-use may hold session state (advisory locks): drop it.
+        client.release(broken);
+      }
+    },
+    close: () => pool.end(),
+  };
+}

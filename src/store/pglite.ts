@@ -1,0 +1,37 @@
+/**
+ * Embedded adapter: PGlite (PostgreSQL compiled to WASM) in this process, data in a directory.
+ * One connection, so transactions run one at a time. PGlite does not fsync: fine for trying the
+ * service and small installs, not for data you cannot lose.
+ */
+import { mkdirSync } from 'node:fs';
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import type { Db, QueryResult, Queryable } from './db.js';
+
+function wrap(target: PGlite | Transaction): Queryable {
+  return {
+    async query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
+      const result = await target.query<T>(sql, params as unknown[] | undefined);
+      return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+    },
+    async exec(sql: string): Promise<void> {
+      await target.exec(sql);
+    },
+  };
+}
+
+/** `dataDir` undefined keeps everything in memory (tests). */
+export async function createPgliteDb(dataDir: string | undefined): Promise<Db> {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const db = await PGlite.create(dataDir);
+  await db.exec(`SET timezone = 'UTC'`);
+  const direct = wrap(db);
+  return {
+    kind: 'pglite',
+    concurrency: 1,
+    query: (sql, params) => direct.query(sql, params),
+    exec: (sql) => direct.exec(sql),
+    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    withConnection: (fn) => fn(direct),
+    close: () => db.close(),
+  };
+}

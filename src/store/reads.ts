@@ -1,0 +1,223 @@
+/** Reads of the event log: by id, by filter (offset or cursor pages), per stream. */
+import type { EventCategory, EventSource, EventStatus, StoredEvent } from '../domain/event.js';
+import type { Queryable } from './db.js';
+import { EVENT_COLUMNS } from './rows.js';
+import { segmentRange, TIME_MAX, TIME_MIN } from './time-segments.js';
+
+export interface EventFilter {
+  user_id?: string;
+  event_type?: string;
+  event_types?: string[];
+  event_source?: EventSource;
+  event_category?: EventCategory;
+  status?: EventStatus;
+  correlation_id?: string;
+  session_id?: string;
+  organization_id?: string;
+  device_id?: string;
+  stream_id?: string;
+  /** Inclusive. */
+  start_time?: Date;
+  /** Inclusive. */
+  end_time?: Date;
+}
+
+export interface Cursor {
+  timestamp: Date;
+  position: number;
+}
+
+export interface PageRequest {
+  limit: number;
+  offset: number;
+  cursor?: Cursor;
+  includeTotal: boolean;
+}
+
+export interface EventPage {
+  events: StoredEvent[];
+  total: number | null;
+  hasMore: boolean;
+  nextCursor: Cursor | null;
+}
+
+/** Collects positional parameters while building a WHERE clause. */
+export class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+const EQUALITY_FIELDS = [
+  'user_id',
+  'event_type',
+  'event_source',
+  'event_category',
+  'status',
+  'correlation_id',
+  'session_id',
+  'organization_id',
+  'device_id',
+  'stream_id',
+] as const;
+
+/** Filters the rollups can answer: they are keyed by these and by time. */
+const ROLLUP_FIELDS = new Set(['event_type', 'event_types', 'event_source', 'event_category', 'status']);
+
+export function dimensionConditions(filter: EventFilter, params: Params): string[] {
+  const conditions: string[] = [];
+  for (const field of EQUALITY_FIELDS) {
+    const value = filter[field];
+    if (value !== undefined) conditions.push(`${field} = ${params.add(value)}`);
+  }
+  if (filter.event_types !== undefined)
+    conditions.push(`event_type = ANY(${params.add(filter.event_types)}::text[])`);
+  return conditions;
+}
+
+function timeConditions(from: number | undefined, to: number | undefined, params: Params): string[] {
+  const conditions: string[] = [];
+  if (from !== undefined)
+    conditions.push(`"timestamp" >= ${params.add(new Date(from).toISOString())}::timestamptz`);
+  if (to !== undefined)
+    conditions.push(`"timestamp" < ${params.add(new Date(to).toISOString())}::timestamptz`);
+  return conditions;
+}
+
+/** [from, to) in ms for a filter's inclusive start and end times. */
+export function filterRange(filter: EventFilter): { from: number; to: number } {
+  const clamp = (t: number) => Math.min(Math.max(t, TIME_MIN), TIME_MAX);
+  return {
+    from: clamp(filter.start_time?.getTime() ?? TIME_MIN),
+    to: clamp(filter.end_time ? filter.end_time.getTime() + 1 : TIME_MAX),
+  };
+}
+
+export function canUseRollups(filter: EventFilter): boolean {
+  return Object.entries(filter).every(
+    ([key, value]) =>
+      value === undefined || ROLLUP_FIELDS.has(key) || key === 'start_time' || key === 'end_time',
+  );
+}
+
+export function whereClause(conditions: string[]): string {
+  return conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+}
+
+export async function getEvent(db: Queryable, eventId: string): Promise<StoredEvent | null> {
+  const result = await db.query<StoredEvent>(
+    `SELECT ${EVENT_COLUMNS} FROM event.events WHERE event_id = $1`,
+    [eventId],
+  );
+  return result.rows[0] ?? null;
+}
+
+export async function queryEvents(db: Queryable, filter: EventFilter, page: PageRequest): Promise<EventPage> {
+  const params = new Params();
+  const { from, to } = filterRange(filter);
+  const conditions = [
+    ...dimensionConditions(filter, params),
+    ...timeConditions(filter.start_time ? from : undefined, filter.end_time ? to : undefined, params),
+  ];
+  if (page.cursor) {
+    conditions.push(
+      `("timestamp", position) < (${params.add(page.cursor.timestamp.toISOString())}::timestamptz, ${params.add(page.cursor.position)}::bigint)`,
+    );
+  }
+  const rows = await db.query<StoredEvent>(
+    `SELECT ${EVENT_COLUMNS} FROM event.events ${whereClause(conditions)}
+     ORDER BY "timestamp" DESC, position DESC
+     LIMIT ${params.add(page.limit + 1)} OFFSET ${params.add(page.offset)}`,
+    params.values,
+  );
+  const hasMore = rows.rows.length > page.limit;
+  const events = hasMore ? rows.rows.slice(0, page.limit) : rows.rows;
+  const last = events[events.length - 1];
+  return {
+    events,
+    total: page.includeTotal ? await countEvents(db, filter) : null,
+    hasMore,
+    nextCursor: hasMore && last ? { timestamp: last.timestamp, position: last.position } : null,
+  };
+}
+
+/** Exact count; from the rollups (plus the sub-hour edges) when the filter allows it. */
+export async function countEvents(db: Queryable, filter: EventFilter): Promise<number> {
+  const { from, to } = filterRange(filter);
+  if (!canUseRollups(filter)) {
+    const params = new Params();
+    const conditions = [
+      ...dimensionConditions(filter, params),
+      ...timeConditions(filter.start_time ? from : undefined, filter.end_time ? to : undefined, params),
+    ];
+    const result = await db.query<{ n: number }>(
+      `SELECT count(*)::bigint AS n FROM event.events ${whereClause(conditions)}`,
+      params.values,
+    );
+    return result.rows[0]?.n ?? 0;
+  }
+  let total = 0;
+  for (const segment of segmentRange(from, to)) {
+    const params = new Params();
+    const conditions = dimensionConditions(filter, params);
+    let sql: string;
+    if (segment.source === 'raw') {
+      conditions.push(...timeConditions(segment.from, segment.to, params));
+      sql = `SELECT count(*)::bigint AS n FROM event.events ${whereClause(conditions)}`;
+    } else {
+      conditions.push(
+        `bucket >= ${params.add(new Date(segment.from).toISOString())}::timestamptz`,
+        `bucket < ${params.add(new Date(segment.to).toISOString())}::timestamptz`,
+      );
+      const table = segment.source === 'day' ? 'stats_daily' : 'stats_hourly';
+      sql = `SELECT COALESCE(sum(event_count), 0)::bigint AS n FROM event.${table} ${whereClause(conditions)}`;
+    }
+    const result = await db.query<{ n: number }>(sql, params.values);
+    total += result.rows[0]?.n ?? 0;
+  }
+  return total;
+}
+
+export interface StreamInfo {
+  stream_id: string;
+  stream_type: string;
+  entity_type: string;
+  entity_id: string;
+  version: number;
+  first_event_id: string | null;
+  last_event_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface StreamRead {
+  stream: StreamInfo;
+  events: StoredEvent[];
+}
+
+/** Reads a stream forwards from `fromVersion` or backwards from it; null when it has no events. */
+export async function readStream(
+  db: Queryable,
+  streamId: string,
+  options: { fromVersion?: number; direction: 'forward' | 'backward'; limit: number },
+): Promise<StreamRead | null> {
+  const info = await db.query<StreamInfo>(
+    `SELECT stream_id, stream_type, entity_type, entity_id, version, first_event_id, last_event_id, created_at, updated_at
+     FROM event.event_streams WHERE stream_id = $1 AND version > 0`,
+    [streamId],
+  );
+  const stream = info.rows[0];
+  if (!stream) return null;
+  const forward = options.direction === 'forward';
+  const from = options.fromVersion ?? (forward ? 1 : stream.version);
+  const events = await db.query<StoredEvent>(
+    `SELECT ${EVENT_COLUMNS} FROM event.events
+     WHERE stream_id = $1 AND stream_version ${forward ? '>=' : '<='} $2
+     ORDER BY stream_version ${forward ? 'ASC' : 'DESC'} LIMIT $3`,
+    [streamId, from, options.limit],
+  );
+  const newest = events.rows.reduce((max, e) => Math.max(max, e.stream_version ?? 0), stream.version);
+  return { stream: { ...stream, version: newest }, events: events.rows };
+}
