@@ -24,7 +24,7 @@ const bodyAjv = makeAjv(false);
 const textAjv = makeAjv('array');
 
 export const validatorCompiler: FastifySchemaCompiler<object> = ({ schema, httpPart }) =>
-  (httpPart === 'body' ? bodyAjv : textAjv).compile(schema) as ValidateFunction;
+  (httpPart === 'body' ? bodyAjv : textAjv).compile(schema);
 
 /** Compiles a body schema for validating pieces of a request by hand (per-item batch checks). */
 export function compileBodySchema(schema: object): ValidateFunction {

@@ -7,7 +7,7 @@
 import { EventStatus } from '../domain/event.js';
 import type { Queryable } from './db.js';
 import { BUCKET } from './rollups.js';
-import { filterRange, Params, whereClause, type EventFilter } from './reads.js';
+import { filterRange, Params, whereClause } from './reads.js';
 import { segmentRange, type Segment } from './time-segments.js';
 
 export interface StatisticsFilter {

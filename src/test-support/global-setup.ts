@@ -1,0 +1,85 @@
+/**
+ * Vitest global setup for integration tests: a reachable PostgreSQL (TEST_DATABASE_URL, else the
+ * local server on 127.0.0.1:5432, provisioned by scripts/ensure-services.sh where it is missing),
+ * and a template database with every migration applied, from which each test file clones its own
+ * database in milliseconds.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import type { TestProject } from 'vitest/node';
+import { createPgDb } from '../store/pg.js';
+import { loadMigrations, migrate } from '../store/migrate.js';
+
+const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+async function reachable(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+export default async function setup(project: TestProject): Promise<void> {
+  const adminUrl = process.env.TEST_DATABASE_URL ?? DEFAULT_URL;
+  if (!(await reachable(adminUrl))) {
+    if (process.env.TEST_DATABASE_URL) throw new Error(`TEST_DATABASE_URL ${adminUrl} is not reachable`);
+    execFileSync('bash', ['scripts/ensure-services.sh', 'postgres'], { stdio: 'inherit' });
+    if (!(await reachable(adminUrl)))
+      throw new Error(`PostgreSQL at ${adminUrl} is not reachable after provisioning`);
+  }
+  const hash = createHash('sha256')
+    .update(
+      loadMigrations()
+        .map((m) => m.sql)
+        .join('\n'),
+    )
+    .digest('hex')
+    .slice(0, 12);
+  const template = `event_service_tpl_${hash}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [template]);
+    if (exists.rowCount === 0) {
+      const building = `${template}_build_${process.pid}`;
+      await admin.query(`CREATE DATABASE "${building}"`);
+      const db = createPgDb({
+        connectionString: withDatabase(adminUrl, building),
+        poolSize: 2,
+        statementTimeoutMs: 60_000,
+      });
+      await migrate(db);
+      await db.close();
+      try {
+        await admin.query(`ALTER DATABASE "${building}" RENAME TO "${template}"`);
+      } catch {
+        // another run built it at the same time
+        await admin.query(`DROP DATABASE IF EXISTS "${building}"`);
+      }
+    }
+  } finally {
+    await admin.end();
+  }
+  project.provide('pgAdminUrl', adminUrl);
+  project.provide('pgTemplate', template);
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    pgAdminUrl: string;
+    pgTemplate: string;
+  }
+}
