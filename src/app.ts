@@ -14,7 +14,8 @@ import { registerErrorHandling } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { registerOpenApi } from './http/openapi.js';
 import { validatorCompiler } from './http/validation.js';
-import type { Db } from './store/db.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isUnavailable, type Db } from './store/db.js';
 import { createEventStore, type EventStore } from './store/index.js';
 import { migrate } from './store/migrate.js';
 import { createPgDb } from './store/pg.js';
@@ -31,8 +32,11 @@ export function packageVersion(): string {
   return '0.0.0';
 }
 
-/** Opens the configured store (PostgreSQL or embedded PGlite) and applies migrations. */
-export async function openDb(config: Config, logger?: Logger): Promise<Db> {
+/**
+ * Opens the configured store (PostgreSQL or embedded PGlite) and applies migrations. A PostgreSQL
+ * that is not reachable yet (it often starts after us) is waited for, up to `startupWaitMs`.
+ */
+export async function openDb(config: Config, logger?: Logger, startupWaitMs = 60_000): Promise<Db> {
   const db = config.databaseUrl
     ? createPgDb({
         connectionString: config.databaseUrl,
@@ -41,13 +45,22 @@ export async function openDb(config: Config, logger?: Logger): Promise<Db> {
         logger,
       })
     : await createPgliteDb(config.dataDir);
-  try {
-    await migrate(db);
-  } catch (error) {
-    await db.close();
-    throw error;
+  const deadline = Date.now() + startupWaitMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await migrate(db);
+      return db;
+    } catch (error) {
+      const cause = error instanceof Error && error.cause !== undefined ? error.cause : error;
+      if (isUnavailable(cause) && Date.now() < deadline) {
+        logger?.warn({ err: cause, attempt }, 'database not reachable yet, retrying');
+        await sleep(Math.min(5000, 250 * 2 ** attempt));
+        continue;
+      }
+      await db.close();
+      throw error;
+    }
   }
-  return db;
 }
 
 export interface AppDeps {
