@@ -5,12 +5,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { createEventService } from './events/service.js';
 import { eventRoutes } from './events/routes.js';
-import { registerErrorHandling } from './http/errors.js';
+import { registerErrorHandling, toHttpError } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { registerOpenApi } from './http/openapi.js';
 import { validatorCompiler } from './http/validation.js';
@@ -86,9 +86,19 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     bodyLimit: config.bodyLimitBytes,
     requestTimeout: config.requestTimeoutMs,
     requestIdHeader: 'x-request-id',
+    // Path parameters are event ids (255 characters) and stream ids (357), URL-encoded up to 9
+    // bytes a character; the default of 100 refused ids the API itself accepts.
+    routerOptions: { maxParamLength: 4096 },
+    // Bad URL encoding and over-long parameters: answered in the same error shape as the rest.
+    frameworkErrors: (error, _request, reply) => {
+      const mapped = toHttpError(error);
+      void (reply as FastifyReply).code(mapped.status).type('application/json').send(mapped.body);
+    },
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     genReqId: () => crypto.randomUUID(),
   }) as unknown as FastifyInstance;
+  // Every body is JSON: text/plain (which Fastify parses by default) is a 415, not a 422.
+  http.removeContentTypeParser('text/plain');
   http.setValidatorCompiler(validatorCompiler);
   registerErrorHandling(http);
   const version = packageVersion();

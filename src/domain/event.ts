@@ -225,6 +225,12 @@ export function normalizeCreate(input: CreateEventInput, path: string, now: () =
       (input.entity_id !== undefined && input.entity_id !== stream.entityId)
     ) {
       errors.push({ path: `${path}.stream_id`, message: 'does not match entity_type and entity_id' });
+    } else if (stream.entityType.length > 100 || stream.entityId.length > 255) {
+      // the limits of entity_type and entity_id (and of their columns)
+      errors.push({
+        path: `${path}.stream_id`,
+        message: 'must have an entity type of at most 100 characters and an entity id of at most 255',
+      });
     }
   } else if (input.entity_type !== undefined || input.entity_id !== undefined) {
     if (input.entity_type === undefined) {

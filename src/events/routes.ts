@@ -1,11 +1,11 @@
 /** Endpoints 2-6 of the seed contract: create, batch, get, query, statistics. Thin: validate, call, answer. */
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
-import { NotFoundError, ValidationError, type DomainError } from '../domain/errors.js';
-import type { CreateEventInput } from '../domain/event.js';
+import { NotFoundError, ValidationError, type DomainError, type FieldProblem } from '../domain/errors.js';
+import { normalizeCreate, type CreateEventInput } from '../domain/event.js';
 import { fromDomainError } from '../http/errors.js';
 import { errorResponses } from '../http/schema-helpers.js';
-import { compileBodySchema, toFieldProblems } from '../http/validation.js';
+import { compileBodySchema, compileQuerySchema, toFieldProblems } from '../http/validation.js';
 import type { Cursor, EventStore } from '../store/index.js';
 import {
   BatchQuerySchema,
@@ -58,6 +58,14 @@ function checkRange(start: Date | undefined, end: Date | undefined, part: string
 export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): Promise<void> {
   const { store, events } = deps;
   const validateItem = compileBodySchema(CreateEventSchema);
+  const validateBatchQuery = compileQuerySchema(BatchQuerySchema);
+
+  /** Every problem of one batch item: its schema errors, or else what normalizing it finds. */
+  const itemProblems = (item: unknown, index: number): FieldProblem[] => {
+    if (!validateItem(item)) return toFieldProblems(validateItem.errors ?? [], 'body', `body[${index}]`);
+    const normalized = normalizeCreate(item as CreateEventInput, `body[${index}]`, () => new Date());
+    return normalized.ok ? [] : normalized.errors;
+  };
 
   app.post(
     '/api/v1/events/create',
@@ -110,14 +118,24 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
       },
     },
     async (request, reply) => {
-      const { partial } = request.query as Static<typeof BatchQuerySchema>;
+      // Fastify skips the query string once the body is invalid (and attachValidation lets the
+      // handler run either way), so it is checked here, before `partial` decides anything.
+      const query = { ...(request.query as object) };
+      if (!validateBatchQuery(query)) {
+        throw new ValidationError(toFieldProblems(validateBatchQuery.errors ?? [], 'querystring'));
+      }
+      const { partial } = query as Static<typeof BatchQuerySchema>;
       const body = request.body;
+      const isBatch = Array.isArray(body) && body.length > 0 && body.length <= deps.batchMaxEvents;
       if (!partial) {
-        if (request.validationError) throw request.validationError;
+        if (request.validationError) {
+          if (!isBatch) throw request.validationError;
+          throw new ValidationError(body.flatMap(itemProblems));
+        }
         const appended = await events.createBatch(body as CreateEventInput[]);
         return reply.code(201).send(appended.map((a) => a.event));
       }
-      if (!Array.isArray(body) || body.length === 0 || body.length > deps.batchMaxEvents) {
+      if (!isBatch) {
         throw (
           request.validationError ??
           new ValidationError([{ path: 'body', message: 'must be a non-empty array' }])
@@ -133,10 +151,8 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
             new ValidationError(toFieldProblems(validateItem.errors ?? [], 'body', `body[${index}]`)),
           );
       });
-      const outcomes = await events.createBatchPartial(valid.map((v) => v.input));
-      const byIndex = new Map<number, BatchItemOutcome>(
-        outcomes.map((outcome, i) => [valid[i]!.index, outcome]),
-      );
+      const outcomes = await events.createBatchPartial(valid);
+      const byIndex = new Map<number, BatchItemOutcome>(outcomes.map((outcome) => [outcome.index, outcome]));
       let succeeded = 0;
       const items = body.map((_: unknown, index) => {
         const outcome = byIndex.get(index);

@@ -12,8 +12,11 @@ export interface EventService {
   create(input: CreateEventInput): Promise<AppendedEvent>;
   /** All or nothing: every problem of every item is reported before anything is stored. */
   createBatch(inputs: CreateEventInput[]): Promise<AppendedEvent[]>;
-  /** Each item on its own. */
-  createBatchPartial(inputs: CreateEventInput[]): Promise<BatchItemOutcome[]>;
+  /**
+   * Each item on its own, committed in the given order (so that items of one stream get their
+   * versions in that order). `index` is the item's place in the request; outcomes carry it.
+   */
+  createBatchPartial(items: { index: number; input: CreateEventInput }[]): Promise<BatchItemOutcome[]>;
 }
 
 export function createEventService(store: EventStore, now: () => Date): EventService {
@@ -43,17 +46,24 @@ export function createEventService(store: EventStore, now: () => Date): EventSer
       return appendUnit(events);
     },
 
-    async createBatchPartial(inputs) {
-      return Promise.all(
-        inputs.map(async (input, index): Promise<BatchItemOutcome> => {
-          const normalized = normalizeCreate(input, `body[${index}]`, now);
-          if (!normalized.ok) return { index, type: 'failed', error: new ValidationError(normalized.errors) };
-          const outcome = await store.append({ events: [normalized.event] });
-          return outcome.type === 'rejected'
+    async createBatchPartial(items) {
+      const outcomes: BatchItemOutcome[] = [];
+      const units: { index: number; event: NewEvent }[] = [];
+      for (const { index, input } of items) {
+        const normalized = normalizeCreate(input, `body[${index}]`, now);
+        if (normalized.ok) units.push({ index, event: normalized.event });
+        else outcomes.push({ index, type: 'failed', error: new ValidationError(normalized.errors) });
+      }
+      const appended = await store.appendEach(units.map((unit) => ({ events: [unit.event] })));
+      appended.forEach((outcome, i) => {
+        const { index } = units[i]!;
+        outcomes.push(
+          outcome.type === 'rejected'
             ? { index, type: 'failed', error: outcome.error }
-            : { index, type: 'created', appended: outcome.events[0]! };
-        }),
-      );
+            : { index, type: 'created', appended: outcome.events[0]! },
+        );
+      });
+      return outcomes.sort((a, b) => a.index - b.index);
     },
   };
 }

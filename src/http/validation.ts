@@ -31,6 +31,11 @@ export function compileBodySchema(schema: object): ValidateFunction {
   return bodyAjv.compile(schema);
 }
 
+/** Compiles a query-string schema (text values coerced) for validating it by hand. */
+export function compileQuerySchema(schema: object): ValidateFunction {
+  return textAjv.compile(schema);
+}
+
 const PART_NAMES: Record<string, string> = {
   body: 'body',
   querystring: 'query',

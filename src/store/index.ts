@@ -26,6 +26,8 @@ export interface EventStore {
   readonly db: Db;
   /** Appends one all-or-nothing unit; concurrent calls share transactions. */
   append(unit: AppendUnit): Promise<AppendOutcome>;
+  /** Appends independent units in one transaction, in order: one outcome per unit. */
+  appendEach(units: AppendUnit[]): Promise<AppendOutcome[]>;
   getEvent(eventId: string): Promise<StoredEvent | null>;
   queryEvents(filter: EventFilter, page: PageRequest): Promise<EventPage>;
   readStream(
@@ -58,15 +60,25 @@ async function guarded<T>(work: () => Promise<T>): Promise<T> {
 
 export function createEventStore(db: Db, options: StoreOptions = {}): EventStore {
   const now = options.now ?? (() => new Date());
-  const committer = new GroupCommitter<AppendUnit, AppendOutcome>((units) => appendGroup(db, units), {
-    // Leave connections for reads; PGlite has one connection anyway.
-    maxInFlight: Math.max(1, Math.min(4, Math.floor(db.concurrency / 2))),
-    maxGroupWeight: options.maxGroupEvents ?? 5000,
-    weight: (unit) => unit.events.length,
-  });
+  // An item is a list of units that must commit in one transaction, in order (`appendEach`);
+  // a group never splits an item.
+  const committer = new GroupCommitter<AppendUnit[], AppendOutcome[]>(
+    async (items) => {
+      const outcomes = await appendGroup(db, items.flat());
+      let at = 0;
+      return items.map((units) => outcomes.slice(at, (at += units.length)));
+    },
+    {
+      // Leave connections for reads; PGlite has one connection anyway.
+      maxInFlight: Math.max(1, Math.min(4, Math.floor(db.concurrency / 2))),
+      maxGroupWeight: options.maxGroupEvents ?? 5000,
+      weight: (units) => units.reduce((sum, unit) => sum + unit.events.length, 0),
+    },
+  );
   return {
     db,
-    append: (unit) => committer.submit(unit),
+    append: async (unit) => (await committer.submit([unit]))[0]!,
+    appendEach: async (units) => (units.length === 0 ? [] : committer.submit(units)),
     getEvent: (eventId) => guarded(() => getEvent(db, eventId)),
     queryEvents: (filter, page) => guarded(() => queryEvents(db, filter, page)),
     readStream: (streamId, readOptions) => guarded(() => readStream(db, streamId, readOptions)),

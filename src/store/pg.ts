@@ -51,6 +51,10 @@ export function createPgDb(options: PgOptions): Db {
     async transaction(fn) {
       const client = await pool.connect();
       let broken: unknown;
+      // A connection that dies while checked out emits 'error' on the client: unhandled, that
+      // would crash the process. The pending query fails anyway; remember it to discard the client.
+      const onError = (error: Error) => (broken = error);
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await fn(wrap(client));
@@ -64,18 +68,22 @@ export function createPgDb(options: PgOptions): Db {
         }
         throw error;
       } finally {
+        client.off('error', onError);
         client.release(broken instanceof Error ? broken : undefined);
       }
     },
     async withConnection(fn) {
       const client = await pool.connect();
       let broken: Error | undefined;
+      const onError = (error: Error) => (broken = error);
+      client.on('error', onError);
       try {
         return await fn(wrap(client));
       } catch (error) {
-        broken = error instanceof Error ? error : undefined;
+        broken ??= error instanceof Error ? error : undefined;
         throw error;
       } finally {
+        client.off('error', onError);
         // A connection that failed mid-use may hold session state (advisory locks): drop it.
         client.release(broken);
       }

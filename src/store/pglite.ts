@@ -19,10 +19,21 @@ function wrap(target: PGlite | Transaction): Queryable {
   };
 }
 
+const TIMESTAMPTZ_OID = 1184;
+
+/**
+ * PGlite's own parser hands `0001-01-01 00:00:00+00` to `new Date`, whose non-ISO parsing reads
+ * years below 100 as 19xx/20xx. Rewritten as ISO 8601 (`T`, `+00:00`) every stored year parses.
+ */
+export function parseTimestamptz(value: string): Date {
+  const iso = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d)(?::(\d\d))?$/.exec(value);
+  return new Date(iso ? `${iso[1]}T${iso[2]}${iso[3]}:${iso[4] ?? '00'}` : value);
+}
+
 /** `dataDir` undefined keeps everything in memory (tests). */
 export async function createPgliteDb(dataDir: string | undefined): Promise<Db> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir);
+  const db = await PGlite.create(dataDir, { parsers: { [TIMESTAMPTZ_OID]: parseTimestamptz } });
   await db.exec(`SET timezone = 'UTC'`);
   const direct = wrap(db);
   return {
