@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import type { Bus } from './bus/bus.js';
+import { openBus } from './bus/index.js';
+import { startOutboxRelay, type Relay } from './bus/outbox.js';
 import { createEventService } from './events/service.js';
 import { eventRoutes } from './events/routes.js';
 import { registerErrorHandling, toHttpError } from './http/errors.js';
@@ -66,6 +69,7 @@ export async function openDb(config: Config, logger?: Logger, startupWaitMs = 60
 export interface AppDeps {
   config: Config;
   store: EventStore;
+  bus: Bus;
   logger: Logger | false;
   now?: () => Date;
 }
@@ -109,7 +113,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     version,
     now,
     isShuttingDown: () => shuttingDown,
-    checks: [{ name: 'store', critical: true, check: () => store.ping(2000) }],
+    checks: [
+      { name: 'store', critical: true, check: () => store.ping(2000) },
+      // The database is the source of truth: without the bus the service still ingests.
+      { name: 'bus', critical: false, check: () => deps.bus.check() },
+    ],
   });
   await http.register(eventRoutes, { store, events, batchMaxEvents: config.batchMaxEvents });
   await http.register(streamRoutes, { store });
@@ -121,4 +129,20 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   };
 }
 
-export { createEventStore };
+export interface Workers {
+  relay: Relay;
+  stop(): Promise<void>;
+}
+
+/** Background work: the outbox relay. Each loop stops cleanly, finishing what it holds. */
+export function startWorkers(deps: { db: Db; bus: Bus; logger?: Logger }): Workers {
+  const relay = startOutboxRelay({ db: deps.db, bus: deps.bus, logger: deps.logger });
+  return {
+    relay,
+    async stop() {
+      await relay.stop();
+    },
+  };
+}
+
+export { createEventStore, openBus };

@@ -18,16 +18,26 @@ export interface Config {
   readonly dbPoolSize: number;
   readonly dbStatementTimeoutMs: number;
   readonly requestTimeoutMs: number;
+  /** Write keys of the tracking API (`/v1/*`); empty means the tracking API answers 401 to everything. */
+  readonly writeKeys: readonly string[];
+  /** Shared secret of `/webhooks/rudderstack`; undefined means the webhook takes any request. */
+  readonly rudderstackWebhookSecret: string | undefined;
+  /** Largest tracking API message (JSON bytes); a bigger one is rejected, the rest of its batch kept. */
+  readonly trackingMaxMessageBytes: number;
+  /** Largest tracking API request body after gzip decompression; larger is a 413. */
+  readonly trackingMaxBatchBytes: number;
+  /** NATS servers (comma-separated URLs); undefined means the in-process bus. */
+  readonly natsUrl: string | undefined;
+  readonly natsStreamMaxAgeMs: number;
+  readonly natsStreamMaxBytes: number;
+  readonly natsDuplicateWindowMs: number;
   /** Reserved for later capabilities; read here so that every variable has one home. */
   readonly reserved: Readonly<Record<(typeof RESERVED)[number], string | undefined>>;
 }
 
 /** Names later capabilities own; documented in the README and not to be reused for anything else. */
 export const RESERVED = [
-  'NATS_URL',
   'ADMIN_API_KEY',
-  'WRITE_KEYS',
-  'RUDDERSTACK_WEBHOOK_SECRET',
   'WEBHOOK_ALLOW_PRIVATE_NETWORKS',
 ] as const;
 
@@ -65,6 +75,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: must start with postgres:// or postgresql://');
   }
+  const natsUrl = read('NATS_URL');
+  if (
+    natsUrl !== undefined &&
+    !natsUrl.split(',').every((url) => /^(nats|tls|wss?):\/\/[^\s]+$/.test(url.trim()))
+  ) {
+    problems.push('NATS_URL: must be nats://host:port (several separated by commas)');
+  }
   const logLevel = (read('LOG_LEVEL') ?? 'info').toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)}: must be one of ${LOG_LEVELS.join(', ')}`);
@@ -81,6 +98,20 @@ export function loadConfig(env: Env = process.env): Config {
     dbPoolSize: int('DB_POOL_SIZE', 10, 1, 1000),
     dbStatementTimeoutMs: int('DB_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000),
     requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 60_000, 1000, 3_600_000),
+    writeKeys: Object.freeze(
+      (read('WRITE_KEYS') ?? '')
+        .split(',')
+        .map((key) => key.trim())
+        .filter((key) => key !== ''),
+    ),
+    rudderstackWebhookSecret: read('RUDDERSTACK_WEBHOOK_SECRET'),
+    // Segment's limits: 32 KB per message, 500 KB per batch request.
+    trackingMaxMessageBytes: int('TRACKING_MAX_MESSAGE_BYTES', 32 * 1024, 1024, 16 * 1024 * 1024),
+    trackingMaxBatchBytes: int('TRACKING_MAX_BATCH_BYTES', 500 * 1024, 1024, 1024 * 1024 * 1024),
+    natsUrl,
+    natsStreamMaxAgeMs: int('NATS_STREAM_MAX_AGE_MS', 7 * 24 * 3_600_000, 0, 365 * 24 * 3_600_000),
+    natsStreamMaxBytes: int('NATS_STREAM_MAX_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
+    natsDuplicateWindowMs: int('NATS_DUPLICATE_WINDOW_MS', 120_000, 1000, 24 * 3_600_000),
     reserved: Object.fromEntries(RESERVED.map((name) => [name, read(name)])) as Config['reserved'],
   };
   if (problems.length > 0) throw new ConfigError(problems);

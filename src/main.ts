@@ -1,6 +1,6 @@
 /** Process entry: config → store → app → listen; stops cleanly on SIGTERM / SIGINT. */
 import { pino } from 'pino';
-import { buildApp, createEventStore, openDb } from './app.js';
+import { buildApp, createEventStore, openBus, openDb, startWorkers } from './app.js';
 import { ConfigError, loadConfig, RESERVED } from './config.js';
 
 async function main(): Promise<void> {
@@ -20,9 +20,12 @@ async function main(): Promise<void> {
       logger.warn(`${name} is set but this version does not use it yet`);
   }
   logger.info(config.databaseUrl ? 'store: PostgreSQL' : `store: embedded PGlite in ${config.dataDir}`);
+  logger.info(config.natsUrl ? `bus: NATS JetStream at ${config.natsUrl}` : 'bus: in-process');
   const db = await openDb(config, logger);
-  const store = createEventStore(db);
-  const app = await buildApp({ config, store, logger });
+  const bus = await openBus(config, logger);
+  const workers = startWorkers({ db, bus, logger });
+  const store = createEventStore(db, { onAppended: () => workers.relay.poke() });
+  const app = await buildApp({ config, store, bus, logger });
   await app.http.listen({ port: config.port, host: config.host });
 
   let stopping = false;
@@ -38,6 +41,8 @@ async function main(): Promise<void> {
     try {
       await app.http.close();
       await store.drain();
+      await workers.stop();
+      await bus.close();
       await db.close();
       clearTimeout(timer);
       logger.info('stopped');

@@ -4,6 +4,7 @@ import { buildApp, packageVersion, type App } from '../app.js';
 import { loadConfig } from '../config.js';
 import { createEventStore, type EventStore } from '../store/index.js';
 import { createPgDb } from '../store/pg.js';
+import { createMemoryBus } from '../bus/memory.js';
 import { createPgliteDb } from '../store/pglite.js';
 import { STORE_KINDS, startTestApp, type TestApp } from '../test-support/app.js';
 import { createTestDatabase, type TestDatabase } from '../test-support/db.js';
@@ -204,6 +205,7 @@ describe.each(STORE_KINDS)('a store that is closed (%s)', (kind) => {
     app = await buildApp({
       config: loadConfig({ LOG_LEVEL: 'silent' }),
       store: createEventStore(db),
+      bus: createMemoryBus(),
       logger: false,
     });
     await app.http.ready();
@@ -251,7 +253,12 @@ describe('PostgreSQL outage (postgres)', () => {
       statementTimeoutMs: 10_000,
     });
     store = createEventStore(db);
-    app = await buildApp({ config: loadConfig({ LOG_LEVEL: 'silent' }), store, logger: false });
+    app = await buildApp({
+      config: loadConfig({ LOG_LEVEL: 'silent' }),
+      store,
+      bus: createMemoryBus(),
+      logger: false,
+    });
     await app.http.ready();
   });
   afterAll(async () => {

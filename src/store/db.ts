@@ -22,7 +22,18 @@ export interface Db extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Runs `fn` holding one connection outside a transaction (session-level advisory locks). */
   withConnection<T>(fn: (conn: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Tries to become the one holder of `key` among all instances on this database (a session
+   * advisory lock on a connection of its own). Null when another instance holds it.
+   */
+  tryLease(key: number): Promise<Lease | null>;
   close(): Promise<void>;
+}
+
+export interface Lease {
+  /** True once the lease's connection is gone: the holder must stop acting as the one holder. */
+  readonly lost: boolean;
+  release(): Promise<void>;
 }
 
 /** PostgreSQL error codes that mean "try the same transaction again". */

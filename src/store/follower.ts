@@ -19,6 +19,35 @@ import type { StoredEvent } from '../domain/event.js';
 import type { Queryable } from './db.js';
 import { EVENT_COLUMNS } from './rows.js';
 
+/** What a follower follows: a table whose `position` is drawn from `sequence` by writers that took
+ * their transaction id first. Identifiers are constants of this module, never user input. */
+export interface FollowSource {
+  table: string;
+  sequence: string;
+  columns: string;
+}
+
+export const EVENTS_SOURCE: FollowSource = {
+  table: 'event.events',
+  sequence: 'event.events_position_seq',
+  columns: EVENT_COLUMNS,
+};
+
+export interface OutboxRow {
+  position: number;
+  msg_id: string;
+  subject: string;
+  payload: unknown;
+  headers: Record<string, string>;
+  created_at: Date;
+}
+
+export const OUTBOX_SOURCE: FollowSource = {
+  table: 'event.outbox',
+  sequence: 'event.outbox_position_seq',
+  columns: 'position, msg_id, subject, payload, headers, created_at',
+};
+
 export interface Horizon {
   position: number;
   /** The follower's own (ended) transaction id, xid8 as text, taken after `position` was read. */
@@ -31,16 +60,29 @@ export interface FollowState {
   horizon: Horizon | null;
 }
 
-export async function takeHorizon(db: Queryable): Promise<Horizon> {
-  // Two statements, in this order: the position first, then a transaction id assigned after it.
-  // The id's transaction commits asynchronously: it wrote nothing, so there is nothing to flush.
+/** The last position drawn from the source's sequence (0 before the first). */
+export async function lastDrawn(db: Queryable, source: FollowSource = EVENTS_SOURCE): Promise<number> {
   const seq = await db.query<{ position: number }>(
-    `SELECT (CASE WHEN is_called THEN last_value ELSE 0 END)::bigint AS position FROM event.events_position_seq`,
+    `SELECT (CASE WHEN is_called THEN last_value ELSE 0 END)::bigint AS position FROM ${source.sequence}`,
   );
+  return seq.rows[0]?.position ?? 0;
+}
+
+/**
+ * A transaction id taken, and ended, after the caller read a position. Its transaction commits
+ * asynchronously: it wrote nothing, so there is nothing to flush.
+ */
+export async function takeXid(db: Queryable): Promise<string> {
   const xid = await db.query<{ xid: string }>(
     `SELECT set_config('synchronous_commit', 'off', true) AS _, pg_current_xact_id()::text AS xid`,
   );
-  return { position: seq.rows[0]?.position ?? 0, xid: xid.rows[0]!.xid };
+  return xid.rows[0]!.xid;
+}
+
+export async function takeHorizon(db: Queryable, source: FollowSource = EVENTS_SOURCE): Promise<Horizon> {
+  // In this order: the position first, then a transaction id assigned after it.
+  const position = await lastDrawn(db, source);
+  return { position, xid: await takeXid(db) };
 }
 
 /** True when every transaction that could still hold a position up to the horizon has ended. */
@@ -52,8 +94,8 @@ export async function horizonSettled(db: Queryable, horizon: Horizon): Promise<b
   return result.rows[0]?.settled === true;
 }
 
-export interface FollowResult {
-  events: StoredEvent[];
+export interface FollowResult<T = StoredEvent> {
+  events: T[];
   state: FollowState;
   /** Positions known to exist beyond what could be read safely (for lag metrics). */
   waiting: boolean;
@@ -63,20 +105,26 @@ export interface FollowResult {
  * Reads the next events after `state.checkpoint`, at most `limit`, never past a settled horizon.
  * Returns the new state; the caller persists `checkpoint` once it has handled the events.
  */
-export async function readNext(db: Queryable, state: FollowState, limit: number): Promise<FollowResult> {
-  let horizon = state.horizon ?? (await takeHorizon(db));
-  if (horizon.position <= state.checkpoint) {
-    // Nothing new was drawn when the horizon was taken: look again.
-    horizon = await takeHorizon(db);
-    if (horizon.position <= state.checkpoint) {
+export async function readNext<T extends { position: number } = StoredEvent>(
+  db: Queryable,
+  state: FollowState,
+  limit: number,
+  source: FollowSource = EVENTS_SOURCE,
+): Promise<FollowResult<T>> {
+  let horizon = state.horizon;
+  if (!horizon) {
+    const position = await lastDrawn(db, source);
+    // Nothing drawn since the checkpoint: no transaction id spent on an idle poll.
+    if (position <= state.checkpoint) {
       return { events: [], state: { checkpoint: state.checkpoint, horizon: null }, waiting: false };
     }
+    horizon = { position, xid: await takeXid(db) };
   }
   if (!(await horizonSettled(db, horizon))) {
     return { events: [], state: { checkpoint: state.checkpoint, horizon }, waiting: true };
   }
-  const result = await db.query<StoredEvent>(
-    `SELECT ${EVENT_COLUMNS} FROM event.events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3`,
+  const result = await db.query<T>(
+    `SELECT ${source.columns} FROM ${source.table} WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3`,
     [state.checkpoint, horizon.position, limit],
   );
   const events = result.rows;

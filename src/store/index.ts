@@ -45,6 +45,8 @@ export interface StoreOptions {
   /** Largest number of events in one transaction. */
   maxGroupEvents?: number;
   now?: () => Date;
+  /** Called after every commit that stored events (wakes the outbox relay). */
+  onAppended?: () => void;
 }
 
 /** Runs a read, turning connection failures into StoreUnavailableError. */
@@ -65,6 +67,7 @@ export function createEventStore(db: Db, options: StoreOptions = {}): EventStore
   const committer = new GroupCommitter<AppendUnit[], AppendOutcome[]>(
     async (items) => {
       const outcomes = await appendGroup(db, items.flat());
+      options.onAppended?.();
       let at = 0;
       return items.map((units) => outcomes.slice(at, (at += units.length)));
     },

@@ -1,7 +1,7 @@
 /** node-postgres adapter: a pool, one connection per transaction. */
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { Db, QueryResult, Queryable } from './db.js';
+import type { Db, Lease, QueryResult, Queryable } from './db.js';
 
 // int8 (positions, counts) as numbers: positions stay far below 2^53.
 pg.types.setTypeParser(20, (value) => Number.parseInt(value, 10));
@@ -87,6 +87,42 @@ export function createPgDb(options: PgOptions): Db {
         // A connection that failed mid-use may hold session state (advisory locks): drop it.
         client.release(broken);
       }
+    },
+    async tryLease(key) {
+      const client = new pg.Client({
+        connectionString: options.connectionString,
+        connectionTimeoutMillis: 5_000,
+        application_name: `${options.applicationName ?? 'event-service'} lease`,
+      });
+      let lost = false;
+      client.on('error', (error) => {
+        lost = true;
+        options.logger?.warn({ err: error, key }, 'lease connection lost');
+      });
+      client.on('end', () => (lost = true));
+      try {
+        await client.connect();
+        const result = await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock($1) AS held', [
+          key,
+        ]);
+        if (result.rows[0]?.held !== true) {
+          await client.end();
+          return null;
+        }
+      } catch (error) {
+        await client.end().catch(() => undefined);
+        throw error;
+      }
+      const lease: Lease = {
+        get lost() {
+          return lost;
+        },
+        async release() {
+          lost = true;
+          await client.end().catch(() => undefined);
+        },
+      };
+      return lease;
     },
     close: () => pool.end(),
   };

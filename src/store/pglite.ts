@@ -43,6 +43,8 @@ export async function createPgliteDb(dataDir: string | undefined): Promise<Db> {
     exec: (sql) => direct.exec(sql),
     transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
     withConnection: (fn) => fn(direct),
+    // One process owns a PGlite directory: it is always the one holder.
+    tryLease: async () => ({ lost: false, release: async () => undefined }),
     close: () => db.close(),
   };
 }

@@ -1,0 +1,84 @@
+/**
+ * The bus: publish to subjects of durable streams and consume them with explicit acknowledgement.
+ * Two implementations: NATS JetStream (`nats.ts`, when NATS_URL is set) and in-process
+ * (`memory.ts`, the embedded default). Nothing above this interface knows which one runs.
+ */
+
+export interface StreamSpec {
+  name: string;
+  subjects: string[];
+  /** Oldest message kept, ms (0 = no limit). */
+  maxAgeMs?: number;
+  /** Bytes kept (-1 = no limit). */
+  maxBytes?: number;
+  /** Window in which a repeated message id is dropped as a duplicate, ms. */
+  duplicateWindowMs?: number;
+}
+
+export interface PublishOptions {
+  /** Deduplication id (`Nats-Msg-Id`): a repeat within the stream's duplicate window is dropped. */
+  msgId?: string;
+  headers?: Record<string, string>;
+}
+
+export interface InboundMessage {
+  subject: string;
+  data: Uint8Array;
+  headers: Record<string, string>;
+  /** Sequence of the message in its stream: stable across redeliveries. */
+  streamSequence: number;
+  stream: string;
+  /** 1 on the first delivery. */
+  deliveryCount: number;
+  ack(): void;
+  /** Redeliver later. */
+  nak(delayMs?: number): void;
+  /** Never redeliver (poison message). */
+  term(reason?: string): void;
+}
+
+export interface ConsumeOptions {
+  stream: string;
+  /** Durable consumer name: instances sharing it share the work. */
+  durable: string;
+  filterSubjects: string[];
+  /** Most messages handed to `handle` at once. */
+  maxBatch: number;
+  /** Deliveries before the server stops redelivering an un-acked message. */
+  maxDeliver?: number;
+  /** How long a delivered message may stay un-acked before it is redelivered, ms. */
+  ackWaitMs?: number;
+  /** Handles a batch; must ack, nak or term every message. A throw naks the unanswered ones. */
+  handle(messages: InboundMessage[]): Promise<void>;
+}
+
+export interface Subscription {
+  /** Stops fetching and waits for the batch in hand. */
+  stop(): Promise<void>;
+}
+
+export interface Bus {
+  readonly kind: 'nats' | 'memory';
+  /** Creates the stream, or updates its subjects and limits. */
+  ensureStream(spec: StreamSpec): Promise<void>;
+  /** Resolves once the message is stored by the stream (JetStream ack); throws when it cannot be. */
+  publish(subject: string, data: Uint8Array, options?: PublishOptions): Promise<void>;
+  consume(options: ConsumeOptions): Subscription;
+  /** Resolves when the bus is connected; throws with the reason otherwise. */
+  check(): Promise<void>;
+  readonly connected: boolean;
+  close(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export const encodeJson = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value));
+export const decodeText = (data: Uint8Array): string => decoder.decode(data);
+
+export class BusUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BusUnavailableError';
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * In-process bus for the embedded default: streams kept in memory (bounded), message-id dedupe,
+ * durable consumers with explicit ack, nak with delay, term and max deliveries. It mirrors the
+ * JetStream semantics the service relies on, within one process and without persistence: what the
+ * database holds is the source of truth, the bus only carries notifications.
+ */
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { matchesPattern } from '../domain/subjects.js';
+import {
+  BusUnavailableError,
+  type Bus,
+  type ConsumeOptions,
+  type InboundMessage,
+  type StreamSpec,
+  type Subscription,
+} from './bus.js';
+
+interface Stored {
+  seq: number;
+  subject: string;
+  data: Uint8Array;
+  headers: Record<string, string>;
+  time: number;
+}
+
+interface ConsumerState {
+  /** Highest sequence handed out for the first time. */
+  delivered: number;
+  /** Sequences delivered and not yet acked/termed, with their delivery counts. */
+  pending: Map<number, number>;
+  /** Sequences to deliver again, with the time they become due. */
+  redeliver: Map<number, number>;
+  inFlight: Set<number>;
+}
+
+interface MemoryStream {
+  spec: StreamSpec;
+  messages: Stored[];
+  lastSeq: number;
+  seen: Map<string, number>;
+  consumers: Map<string, ConsumerState>;
+}
+
+export interface MemoryBusOptions {
+  /** Most messages a stream keeps (oldest dropped first). */
+  maxMessagesPerStream?: number;
+}
+
+export function createMemoryBus(
+  options: MemoryBusOptions = {},
+): Bus & { streamMessages(name: string): Stored[] } {
+  const limit = options.maxMessagesPerStream ?? 100_000;
+  const streams = new Map<string, MemoryStream>();
+  const wake = new EventEmitter();
+  wake.setMaxListeners(0);
+  let closed = false;
+
+  const streamFor = (subject: string) =>
+    [...streams.values()].find((s) => s.spec.subjects.some((pattern) => matchesPattern(pattern, subject)));
+
+  function take(stream: MemoryStream, state: ConsumerState, opts: ConsumeOptions): Stored[] {
+    const now = Date.now();
+    const out: Stored[] = [];
+    for (const [seq, due] of state.redeliver) {
+      if (out.length >= opts.maxBatch) break;
+      if (due > now || state.inFlight.has(seq)) continue;
+      const message = stream.messages.find((m) => m.seq === seq);
+      state.redeliver.delete(seq);
+      if (message) out.push(message);
+      else state.pending.delete(seq);
+    }
+    for (const message of stream.messages) {
+      if (out.length >= opts.maxBatch) break;
+      if (message.seq <= state.delivered) continue;
+      state.delivered = message.seq;
+      if (opts.filterSubjects.some((pattern) => matchesPattern(pattern, message.subject))) out.push(message);
+    }
+    return out;
+  }
+
+  return {
+    kind: 'memory',
+    connected: true,
+    async ensureStream(spec) {
+      const existing = streams.get(spec.name);
+      if (existing)
+        existing.spec = { ...spec, subjects: [...new Set([...existing.spec.subjects, ...spec.subjects])] };
+      else streams.set(spec.name, { spec, messages: [], lastSeq: 0, seen: new Map(), consumers: new Map() });
+    },
+    async publish(subject, data, publishOptions) {
+      if (closed) throw new BusUnavailableError('bus closed');
+      const stream = streamFor(subject);
+      if (!stream) throw new BusUnavailableError(`no stream holds subject ${subject}`);
+      const now = Date.now();
+      const window = stream.spec.duplicateWindowMs ?? 120_000;
+      if (publishOptions?.msgId !== undefined) {
+        const at = stream.seen.get(publishOptions.msgId);
+        if (at !== undefined && now - at < window) return;
+        stream.seen.set(publishOptions.msgId, now);
+        if (stream.seen.size > limit) {
+          for (const [id, time] of stream.seen) if (now - time >= window) stream.seen.delete(id);
+        }
+      }
+      stream.messages.push({
+        seq: ++stream.lastSeq,
+        subject,
+        data,
+        headers: { ...publishOptions?.headers },
+        time: now,
+      });
+      if (stream.messages.length > limit) stream.messages.splice(0, stream.messages.length - limit);
+      wake.emit(stream.spec.name);
+    },
+    consume(opts): Subscription {
+      let stopping = false;
+      const loop = (async () => {
+        while (!stopping && !closed) {
+          const stream = streams.get(opts.stream);
+          if (!stream) {
+            await sleep(50);
+            continue;
+          }
+          let state = stream.consumers.get(opts.durable);
+          if (!state) {
+            state = { delivered: 0, pending: new Map(), redeliver: new Map(), inFlight: new Set() };
+            stream.consumers.set(opts.durable, state);
+          }
+          const batch = take(stream, state, opts);
+          if (batch.length === 0) {
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(done, 50);
+              function done() {
+                clearTimeout(timer);
+                wake.off(opts.stream, done);
+                resolve();
+              }
+              wake.once(opts.stream, done);
+            });
+            continue;
+          }
+          const consumer = state;
+          const answered = new Set<number>();
+          const settle = (seq: number, redeliverAfter: number | null) => {
+            answered.add(seq);
+            consumer.inFlight.delete(seq);
+            const count = consumer.pending.get(seq) ?? 1;
+            if (
+              redeliverAfter === null ||
+              (opts.maxDeliver !== undefined && opts.maxDeliver > 0 && count >= opts.maxDeliver)
+            ) {
+              consumer.pending.delete(seq);
+            } else {
+              consumer.redeliver.set(seq, Date.now() + redeliverAfter);
+            }
+          };
+          const messages: InboundMessage[] = batch.map((m) => {
+            const count = (consumer.pending.get(m.seq) ?? 0) + 1;
+            consumer.pending.set(m.seq, count);
+            consumer.inFlight.add(m.seq);
+            return {
+              subject: m.subject,
+              data: m.data,
+              headers: m.headers,
+              streamSequence: m.seq,
+              stream: opts.stream,
+              deliveryCount: count,
+              ack: () => settle(m.seq, null),
+              nak: (delayMs = 0) => settle(m.seq, delayMs),
+              term: () => settle(m.seq, null),
+            };
+          });
+          try {
+            await opts.handle(messages);
+          } catch {
+            // unanswered messages are redelivered below
+          } finally {
+            for (const m of batch) if (!answered.has(m.seq)) settle(m.seq, 1000);
+          }
+        }
+      })();
+      return {
+        async stop() {
+          stopping = true;
+          wake.emit(opts.stream);
+          await loop;
+        },
+      };
+    },
+    async check() {
+      if (closed) throw new BusUnavailableError('bus closed');
+    },
+    async close() {
+      closed = true;
+      for (const name of streams.keys()) wake.emit(name);
+    },
+    streamMessages(name) {
+      return streams.get(name)?.messages ?? [];
+    },
+  };
+}

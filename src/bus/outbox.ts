@@ -1,0 +1,155 @@
+/**
+ * The outbox relay: publishes what the store has committed, in position order, exactly once in the
+ * JetStream stream. `event.stored` comes straight from the events table, the other lifecycle
+ * messages from the outbox table; both are followed gap-free (store/follower.ts) from persisted
+ * checkpoints, with `Nats-Msg-Id` set so that a crash between publish and checkpoint (or a lost
+ * ack) only republishes what the stream then drops as a duplicate. One instance relays at a time
+ * (an advisory-lock lease); the others stand by and take over when its connection goes.
+ */
+import type { Logger } from 'pino';
+import type { StoredEvent } from '../domain/event.js';
+import type { Db, Lease } from '../store/db.js';
+import {
+  EVENTS_SOURCE,
+  OUTBOX_SOURCE,
+  readNext,
+  type FollowSource,
+  type FollowState,
+  type OutboxRow,
+} from '../store/follower.js';
+import { loadCheckpoint, saveCheckpoint } from '../store/outbox.js';
+import { startLoop, type Loop } from '../workers/loop.js';
+import { encodeJson, type Bus } from './bus.js';
+import { envelope, LifecycleSubject } from './envelope.js';
+
+/** Arbitrary constant: "event-service outbox relay". */
+export const RELAY_LEASE_KEY = 7_235_180_043;
+
+export interface RelayOptions {
+  db: Db;
+  bus: Bus;
+  logger?: Logger;
+  batchSize?: number;
+  idleMs?: number;
+  now?: () => Date;
+}
+
+export interface RelayStats {
+  leader: boolean;
+  published: number;
+  /** Commit-to-publish delay of the last published event, ms. */
+  lastLagMs: number | null;
+  eventsCheckpoint: number;
+  outboxCheckpoint: number;
+}
+
+export interface Relay extends Loop {
+  stats(): RelayStats;
+}
+
+interface Followed<T extends { position: number }> {
+  name: string;
+  source: FollowSource;
+  state: FollowState | null;
+  toMessage(row: T): { subject: string; msgId: string; data: Uint8Array; headers?: Record<string, string> };
+}
+
+export function startOutboxRelay(options: RelayOptions): Relay {
+  const { db, bus, logger } = options;
+  const now = options.now ?? (() => new Date());
+  const batchSize = options.batchSize ?? 1000;
+  let lease: Lease | null = null;
+  const stats: RelayStats = {
+    leader: false,
+    published: 0,
+    lastLagMs: null,
+    eventsCheckpoint: 0,
+    outboxCheckpoint: 0,
+  };
+
+  const events: Followed<StoredEvent> = {
+    name: 'event.stored',
+    source: EVENTS_SOURCE,
+    state: null,
+    toMessage: (event) => ({
+      subject: LifecycleSubject.STORED,
+      msgId: event.event_id,
+      data: encodeJson(envelope(event.event_id, LifecycleSubject.STORED, event, event.created_at)),
+    }),
+  };
+  const outbox: Followed<OutboxRow> = {
+    name: 'outbox',
+    source: OUTBOX_SOURCE,
+    state: null,
+    toMessage: (row) => ({
+      subject: row.subject,
+      msgId: row.msg_id,
+      data: encodeJson(row.payload),
+      headers: row.headers,
+    }),
+  };
+
+  async function relay<T extends { position: number; created_at: Date }>(
+    followed: Followed<T>,
+  ): Promise<boolean> {
+    followed.state ??= { checkpoint: await loadCheckpoint(db, followed.name), horizon: null };
+    const result = await readNext<T>(db, followed.state, batchSize, followed.source);
+    if (result.events.length > 0) {
+      // Sent in order on one connection, acknowledged together.
+      const acks = result.events.map((row) => {
+        const message = followed.toMessage(row);
+        return bus.publish(message.subject, message.data, { msgId: message.msgId, headers: message.headers });
+      });
+      const settled = await Promise.allSettled(acks);
+      const firstFailure = settled.findIndex((s) => s.status === 'rejected');
+      if (firstFailure >= 0) {
+        // Keep what the stream acknowledged in order; the rest is published again later.
+        if (firstFailure > 0) {
+          const acked = result.events[firstFailure - 1]!.position;
+          await saveCheckpoint(db, followed.name, acked);
+          followed.state = { checkpoint: acked, horizon: null };
+        }
+        throw (settled[firstFailure] as PromiseRejectedResult).reason;
+      }
+      await saveCheckpoint(db, followed.name, result.state.checkpoint);
+      const last = result.events[result.events.length - 1]!;
+      stats.published += result.events.length;
+      stats.lastLagMs = now().getTime() - last.created_at.getTime();
+    } else if (result.state.checkpoint !== followed.state.checkpoint) {
+      await saveCheckpoint(db, followed.name, result.state.checkpoint);
+    }
+    followed.state = result.state;
+    return result.events.length > 0;
+  }
+
+  const loop = startLoop({
+    name: 'outbox-relay',
+    logger,
+    idleMs: options.idleMs ?? 20,
+    iterate: async () => {
+      if (!lease || lease.lost) {
+        lease = await db.tryLease(RELAY_LEASE_KEY);
+        events.state = null;
+        outbox.state = null;
+        stats.leader = lease !== null;
+        if (!lease) return 'idle';
+        logger?.info('outbox relay: this instance relays');
+      }
+      if (!bus.connected) return 'idle';
+      const [a, b] = [await relay(events), await relay(outbox)];
+      stats.eventsCheckpoint = events.state?.checkpoint ?? 0;
+      stats.outboxCheckpoint = outbox.state?.checkpoint ?? 0;
+      return a || b ? 'busy' : 'idle';
+    },
+  });
+
+  return {
+    poke: () => loop.poke(),
+    async stop() {
+      await loop.stop();
+      await lease?.release();
+      stats.leader = false;
+    },
+    stats: () => ({ ...stats }),
+  };
+}

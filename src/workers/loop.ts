@@ -1,0 +1,69 @@
+/**
+ * A background loop that never throws out: it runs `iterate` again at once while there is work,
+ * waits `idleMs` when there is none, backs off on repeated errors (reported through the logger),
+ * and `stop()` waits for the iteration in flight.
+ */
+import type { Logger } from 'pino';
+
+export type Iteration = 'busy' | 'idle';
+
+export interface LoopOptions {
+  name: string;
+  iterate: () => Promise<Iteration>;
+  idleMs: number;
+  maxBackoffMs?: number;
+  logger?: Logger;
+}
+
+export interface Loop {
+  stop(): Promise<void>;
+  /** Wakes an idle loop now (e.g. after a local write). */
+  poke(): void;
+}
+
+export function startLoop(options: LoopOptions): Loop {
+  let stopping = false;
+  let wake: (() => void) | null = null;
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        wake = null;
+        resolve();
+      }
+      wake = done;
+    });
+
+  const running = (async () => {
+    let failures = 0;
+    while (!stopping) {
+      try {
+        const result = await options.iterate();
+        failures = 0;
+        if (result === 'idle' && !stopping) await pause(options.idleMs);
+      } catch (error) {
+        failures++;
+        if (failures === 1 || failures % 20 === 0) {
+          options.logger?.warn(
+            { err: error, loop: options.name, failures },
+            'background loop iteration failed',
+          );
+        }
+        if (!stopping)
+          await pause(Math.min(options.maxBackoffMs ?? 5000, options.idleMs * 2 ** Math.min(failures, 10)));
+      }
+    }
+  })();
+
+  return {
+    async stop() {
+      stopping = true;
+      wake?.();
+      await running;
+    },
+    poke() {
+      wake?.();
+    },
+  };
+}
