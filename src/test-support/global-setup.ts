@@ -6,6 +6,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { createPgDb } from '../store/pg.js';
@@ -73,12 +75,40 @@ export default async function setup(project: TestProject): Promise<void> {
   } finally {
     await admin.end();
   }
+  const natsUrl = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+  const hasBinary = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].some(
+    (p) => existsSync(p),
+  );
+  if (!(await natsReachable(natsUrl)) || !hasBinary) {
+    if (process.env.TEST_NATS_URL) throw new Error(`TEST_NATS_URL ${natsUrl} is not reachable`);
+    execFileSync('bash', ['scripts/ensure-services.sh', 'nats'], { stdio: 'inherit' });
+    if (!(await natsReachable(natsUrl)))
+      throw new Error(`NATS at ${natsUrl} is not reachable after provisioning`);
+  }
+  project.provide('natsUrl', natsUrl);
   project.provide('pgAdminUrl', adminUrl);
   project.provide('pgTemplate', template);
 }
 
+async function natsReachable(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url.replace(/^nats:/, 'http:'));
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port || 4222) });
+    socket.setTimeout(3000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('data', (chunk) => {
+      socket.destroy();
+      resolve(chunk.toString().startsWith('INFO'));
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 declare module 'vitest' {
   export interface ProvidedContext {
+    natsUrl: string;
     pgAdminUrl: string;
     pgTemplate: string;
   }
