@@ -30,6 +30,8 @@ export interface InboundMessage {
   stream: string;
   /** 1 on the first delivery. */
   deliveryCount: number;
+  /** When the stream stored the message. */
+  time?: Date;
   ack(): void;
   /** Redeliver later. */
   nak(delayMs?: number): void;
@@ -61,6 +63,12 @@ export interface Bus {
   readonly kind: 'nats' | 'memory';
   /** Creates the stream, or updates its subjects and limits. */
   ensureStream(spec: StreamSpec): Promise<void>;
+  /**
+   * The stream that already captures every subject `subject` matches (wildcards allowed), or null
+   * when none does. Throws when a stream captures only part of them (a new stream with `subject`
+   * would overlap it) or when the bus cannot be asked now.
+   */
+  findStream(subject: string): Promise<string | null>;
   /** Resolves once the message is stored by the stream (JetStream ack); throws when it cannot be. */
   publish(subject: string, data: Uint8Array, options?: PublishOptions): Promise<void>;
   consume(options: ConsumeOptions): Subscription;
@@ -80,5 +88,16 @@ export class BusUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'BusUnavailableError';
+  }
+}
+
+/** A stream captures some, not all, of the subjects asked for: a new stream would overlap it. */
+export class StreamOverlapError extends Error {
+  constructor(
+    readonly subject: string,
+    readonly streams: string[],
+  ) {
+    super(`stream(s) ${streams.join(', ')} capture part of ${subject}, not all of it`);
+    this.name = 'StreamOverlapError';
   }
 }

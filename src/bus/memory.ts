@@ -6,9 +6,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { matchesPattern } from '../domain/subjects.js';
+import { matchesPattern, patternCovers } from '../domain/subjects.js';
 import {
   BusUnavailableError,
+  StreamOverlapError,
   type Bus,
   type ConsumeOptions,
   type InboundMessage,
@@ -40,6 +41,20 @@ interface MemoryStream {
   lastSeq: number;
   seen: Map<string, number>;
   consumers: Map<string, ConsumerState>;
+}
+
+/** True when some subject matches both patterns. */
+function overlaps(a: string, b: string): boolean {
+  const x = a.split('.');
+  const y = b.split('.');
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const p = x[i];
+    const q = y[i];
+    if (p === '>' || q === '>') return p !== undefined && q !== undefined;
+    if (p === undefined || q === undefined) return false;
+    if (p !== '*' && q !== '*' && p !== q) return false;
+  }
+  return true;
 }
 
 export interface MemoryBusOptions {
@@ -87,6 +102,18 @@ export function createMemoryBus(
       if (existing)
         existing.spec = { ...spec, subjects: [...new Set([...existing.spec.subjects, ...spec.subjects])] };
       else streams.set(spec.name, { spec, messages: [], lastSeq: 0, seen: new Map(), consumers: new Map() });
+    },
+    async findStream(subject) {
+      const all = [...streams.values()];
+      const covering = all.find((s) => s.spec.subjects.some((pattern) => patternCovers(pattern, subject)));
+      if (covering) return covering.spec.name;
+      const overlapping = all.filter((s) => s.spec.subjects.some((pattern) => overlaps(pattern, subject)));
+      if (overlapping.length > 0)
+        throw new StreamOverlapError(
+          subject,
+          overlapping.map((s) => s.spec.name),
+        );
+      return null;
     },
     async publish(subject, data, publishOptions) {
       if (closed) throw new BusUnavailableError('bus closed');
@@ -165,6 +192,7 @@ export function createMemoryBus(
               streamSequence: m.seq,
               stream: opts.stream,
               deliveryCount: count,
+              time: new Date(m.time),
               ack: () => settle(m.seq, null),
               nak: (delayMs = 0) => settle(m.seq, delayMs),
               term: () => settle(m.seq, null),

@@ -17,8 +17,10 @@ import { headers as natsHeaders, nanos, type NatsConnection } from '@nats-io/nat
 import { connect } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { patternCovers } from '../domain/subjects.js';
 import {
   BusUnavailableError,
+  StreamOverlapError,
   type Bus,
   type ConsumeOptions,
   type InboundMessage,
@@ -151,7 +153,10 @@ export function createNatsBus(options: NatsBusOptions): Bus {
               durable_name: opts.durable,
               ack_policy: AckPolicy.Explicit,
               deliver_policy: DeliverPolicy.All,
-              filter_subjects: opts.filterSubjects,
+              // One filter as `filter_subject`: `filter_subjects` needs nats-server 2.10.
+              ...(opts.filterSubjects.length === 1
+                ? { filter_subject: opts.filterSubjects[0] }
+                : { filter_subjects: opts.filterSubjects }),
               max_deliver: opts.maxDeliver ?? -1,
               ack_wait: nanos(opts.ackWaitMs ?? 30_000),
               max_ack_pending: Math.max(1000, opts.maxBatch * 4),
@@ -167,9 +172,7 @@ export function createNatsBus(options: NatsBusOptions): Bus {
           }
           const consumer = await js.consumers.get(opts.stream, opts.durable);
           const fetched = await consumer.fetch({ max_messages: opts.maxBatch, expires: 1000 });
-          const batch: JsMsg[] = [];
-          for await (const msg of fetched) batch.push(msg);
-          if (batch.length > 0) await handleBatch(batch, opts);
+          await handleAsTheyCome(fetched, opts);
           failures = 0;
         } catch (error) {
           failures++;
@@ -188,6 +191,44 @@ export function createNatsBus(options: NatsBusOptions): Bus {
     };
   }
 
+  /**
+   * Hands the messages of one pull to `handle` while the pull is still open: what arrived so far
+   * goes as one batch as soon as the handler is free, so a lone message is handled at once instead
+   * of when the pull expires, and messages that pile up behind a slow batch form the next one.
+   * After a failed batch the rest of the pull is given back (nak) and the error rethrown.
+   */
+  async function handleAsTheyCome(fetched: AsyncIterable<JsMsg>, opts: ConsumeOptions): Promise<void> {
+    const buffer: JsMsg[] = [];
+    let worker: Promise<void> | null = null;
+    let failure: { error: unknown } | null = null;
+    const work = async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      while (buffer.length > 0) {
+        const batch = buffer.splice(0, opts.maxBatch);
+        if (failure) {
+          for (const msg of batch) msg.nak(1000);
+          continue;
+        }
+        try {
+          await handleBatch(batch, opts);
+        } catch (error) {
+          failure = { error };
+        }
+      }
+      worker = null;
+    };
+    try {
+      for await (const msg of fetched) {
+        buffer.push(msg);
+        worker ??= work();
+      }
+    } finally {
+      // Also when the pull breaks off: the batch in hand is finished before anything else.
+      while (worker) await worker;
+    }
+    if (failure) throw (failure as { error: unknown }).error;
+  }
+
   async function handleBatch(batch: JsMsg[], opts: ConsumeOptions): Promise<void> {
     const answered = new Set<number>();
     const messages: InboundMessage[] = batch.map((msg, i) => ({
@@ -197,6 +238,7 @@ export function createNatsBus(options: NatsBusOptions): Bus {
       streamSequence: msg.info.streamSequence,
       stream: msg.info.stream,
       deliveryCount: msg.info.deliveryCount,
+      time: new Date(Math.floor(msg.info.timestampNanos / 1e6)),
       ack: () => {
         answered.add(i);
         msg.ack();
@@ -227,6 +269,19 @@ export function createNatsBus(options: NatsBusOptions): Bus {
     async ensureStream(spec) {
       streams.set(spec.name, spec);
       if (current) await putStream(current.jsm, spec);
+    },
+    async findStream(subject) {
+      const { jsm } = require();
+      const names: string[] = [];
+      for await (const name of jsm.streams.names(subject)) names.push(name);
+      const partial: string[] = [];
+      for (const name of names) {
+        const info = await jsm.streams.info(name);
+        if (info.config.subjects.some((pattern) => patternCovers(pattern, subject))) return name;
+        partial.push(name);
+      }
+      if (partial.length > 0) throw new StreamOverlapError(subject, partial);
+      return null;
     },
     async publish(subject, data, publishOptions?: PublishOptions) {
       const { js } = require();

@@ -14,7 +14,6 @@ import {
   OUTBOX_SOURCE,
   readNext,
   type FollowSource,
-  type FollowState,
   type OutboxRow,
 } from '../store/follower.js';
 import { loadCheckpoint, saveCheckpoint } from '../store/outbox.js';
@@ -50,7 +49,8 @@ export interface Relay extends Loop {
 interface Followed<T extends { position: number }> {
   name: string;
   source: FollowSource;
-  state: FollowState | null;
+  /** Last published position; null until loaded from the database. */
+  checkpoint: number | null;
   toMessage(row: T): { subject: string; msgId: string; data: Uint8Array; headers?: Record<string, string> };
 }
 
@@ -70,7 +70,7 @@ export function startOutboxRelay(options: RelayOptions): Relay {
   const events: Followed<StoredEvent> = {
     name: 'event.stored',
     source: EVENTS_SOURCE,
-    state: null,
+    checkpoint: null,
     toMessage: (event) => ({
       subject: LifecycleSubject.STORED,
       msgId: event.event_id,
@@ -80,7 +80,7 @@ export function startOutboxRelay(options: RelayOptions): Relay {
   const outbox: Followed<OutboxRow> = {
     name: 'outbox',
     source: OUTBOX_SOURCE,
-    state: null,
+    checkpoint: null,
     toMessage: (row) => ({
       subject: row.subject,
       msgId: row.msg_id,
@@ -92,34 +92,31 @@ export function startOutboxRelay(options: RelayOptions): Relay {
   async function relay<T extends { position: number; created_at: Date }>(
     followed: Followed<T>,
   ): Promise<boolean> {
-    followed.state ??= { checkpoint: await loadCheckpoint(db, followed.name), horizon: null };
-    const result = await readNext<T>(db, followed.state, batchSize, followed.source);
-    if (result.events.length > 0) {
-      // Sent in order on one connection, acknowledged together.
-      const acks = result.events.map((row) => {
+    followed.checkpoint ??= await loadCheckpoint(db, followed.name);
+    const result = await readNext<T>(db, followed.checkpoint, batchSize, followed.source);
+    if (result.events.length === 0) return false;
+    // Sent in order on one connection, acknowledged together.
+    const settled = await Promise.allSettled(
+      result.events.map((row) => {
         const message = followed.toMessage(row);
         return bus.publish(message.subject, message.data, { msgId: message.msgId, headers: message.headers });
-      });
-      const settled = await Promise.allSettled(acks);
-      const firstFailure = settled.findIndex((s) => s.status === 'rejected');
-      if (firstFailure >= 0) {
-        // Keep what the stream acknowledged in order; the rest is published again later.
-        if (firstFailure > 0) {
-          const acked = result.events[firstFailure - 1]!.position;
-          await saveCheckpoint(db, followed.name, acked);
-          followed.state = { checkpoint: acked, horizon: null };
-        }
-        throw (settled[firstFailure] as PromiseRejectedResult).reason;
+      }),
+    );
+    const firstFailure = settled.findIndex((s) => s.status === 'rejected');
+    if (firstFailure >= 0) {
+      // Keep what the stream acknowledged in order; the rest is published again later.
+      if (firstFailure > 0) {
+        followed.checkpoint = result.events[firstFailure - 1]!.position;
+        await saveCheckpoint(db, followed.name, followed.checkpoint);
       }
-      await saveCheckpoint(db, followed.name, result.state.checkpoint);
-      const last = result.events[result.events.length - 1]!;
-      stats.published += result.events.length;
-      stats.lastLagMs = now().getTime() - last.created_at.getTime();
-    } else if (result.state.checkpoint !== followed.state.checkpoint) {
-      await saveCheckpoint(db, followed.name, result.state.checkpoint);
+      throw (settled[firstFailure] as PromiseRejectedResult).reason;
     }
-    followed.state = result.state;
-    return result.events.length > 0;
+    await saveCheckpoint(db, followed.name, result.checkpoint);
+    followed.checkpoint = result.checkpoint;
+    const last = result.events[result.events.length - 1]!;
+    stats.published += result.events.length;
+    stats.lastLagMs = now().getTime() - last.created_at.getTime();
+    return true;
   }
 
   const loop = startLoop({
@@ -129,16 +126,16 @@ export function startOutboxRelay(options: RelayOptions): Relay {
     iterate: async () => {
       if (!lease || lease.lost) {
         lease = await db.tryLease(RELAY_LEASE_KEY);
-        events.state = null;
-        outbox.state = null;
+        events.checkpoint = null;
+        outbox.checkpoint = null;
         stats.leader = lease !== null;
         if (!lease) return 'idle';
         logger?.info('outbox relay: this instance relays');
       }
       if (!bus.connected) return 'idle';
       const [a, b] = [await relay(events), await relay(outbox)];
-      stats.eventsCheckpoint = events.state?.checkpoint ?? 0;
-      stats.outboxCheckpoint = outbox.state?.checkpoint ?? 0;
+      stats.eventsCheckpoint = events.checkpoint ?? 0;
+      stats.outboxCheckpoint = outbox.checkpoint ?? 0;
       return a || b ? 'busy' : 'idle';
     },
   });

@@ -9,6 +9,7 @@ import { StoreUnavailableError, ValidationError } from '../domain/errors.js';
 import type { NewEvent, StoredEvent } from '../domain/event.js';
 import { planGroup, type AppendUnit, type ExistingEvent, type PlannedRow } from './append-plan.js';
 import { isUnavailable, RETRYABLE_SQLSTATES, sqlState, type Db, type Queryable } from './db.js';
+import { EVENTS_SOURCE, lockPositionOrder } from './follower.js';
 import { EVENT_COLUMNS } from './rows.js';
 import { addToRollups } from './rollups.js';
 
@@ -65,15 +66,13 @@ export async function appendGroup(db: Db, units: AppendUnit[]): Promise<AppendOu
 }
 
 async function appendInTransaction(tx: Queryable, units: AppendUnit[]): Promise<AppendOutcome[]> {
-  // Take a transaction id before any position is drawn: followers rely on "every position drawn
-  // before I looked belongs to a transaction id below the snapshot's xmax" (follower.ts).
-  await tx.query('SELECT pg_current_xact_id()');
-
   const events = units.flatMap((unit) => unit.events);
   const { byId, byKey } = await findExisting(tx, events);
   const streamVersions = await lockStreams(tx, events);
   const plan = planGroup(units, byId, byKey, streamVersions);
 
+  // Positions are drawn in commit order (follower.ts): as late as possible, after every lookup.
+  if (plan.rows.length > 0) await lockPositionOrder(tx, EVENTS_SOURCE);
   const inserted = await insertRows(tx, plan.rows);
   if (inserted.size !== plan.rows.length) throw new ConcurrentWriteError();
   await updateStreams(tx, plan.rows, inserted);

@@ -6,12 +6,20 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizeCreate } from '../domain/event.js';
 import { openTestDb, type OpenedDb } from '../test-support/db.js';
-import { readNext, type FollowState } from './follower.js';
+import type { Queryable } from './db.js';
+import { EVENTS_SOURCE, lockPositionOrder, readNext } from './follower.js';
 import { createEventStore, type EventStore } from './index.js';
 import { createPgDb } from './pg.js';
 
 const INSERT = `INSERT INTO event.events (event_id, event_type, event_source, event_category, "timestamp", content_hash)
   VALUES ($1, 'held.open', 'backend', 'system', now(), repeat('0', 64)) RETURNING position`;
+
+/** What every writer does: the position-order lock, then the INSERT that draws the position. */
+async function insertOne(tx: Queryable, id = randomUUID()): Promise<number> {
+  await lockPositionOrder(tx, EVENTS_SOURCE);
+  const row = await tx.query<{ position: number }>(INSERT, [id]);
+  return row.rows[0]!.position;
+}
 
 describe('follower (postgres)', () => {
   let opened: OpenedDb;
@@ -33,60 +41,71 @@ describe('follower (postgres)', () => {
     return outcome.events[0]!.event;
   };
 
-  /** Follows until caught up: nothing new and nothing held back by running transactions. */
-  async function followAll(state: FollowState): Promise<{ positions: number[]; state: FollowState }> {
+  async function followAll(checkpoint: number): Promise<{ positions: number[]; checkpoint: number }> {
     const positions: number[] = [];
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      const result = await readNext(opened.db, state, 100);
+    for (;;) {
+      const result = await readNext(opened.db, checkpoint, 100);
       positions.push(...result.events.map((e) => e.position));
-      state = result.state;
-      if (result.events.length === 0 && !result.waiting) return { positions, state };
-      // Other test files share the cluster: their open transactions hold the horizon back a moment.
-      if (result.waiting) await new Promise((r) => setTimeout(r, 5));
+      checkpoint = result.checkpoint;
+      if (result.events.length === 0) return { positions, checkpoint };
     }
-    throw new Error('follower did not catch up within 10 s');
   }
 
-  it('waits for a lower position that is still in flight, then delivers it before the higher one', async () => {
-    let state: FollowState = (await followAll({ checkpoint: 0, horizon: null })).state;
-    // Transaction A draws a position and stays open (as a slow writer would).
-    const held = await opened.db.withConnection(async (conn) => {
+  it('a writer cannot commit a higher position while a lower one is in flight; the follower sees both, in order', async () => {
+    let { checkpoint } = await followAll(0);
+    let bPromise: Promise<{ position: number }> | undefined;
+    const a = await opened.db.withConnection(async (conn) => {
       await conn.query('BEGIN');
-      await conn.query('SELECT pg_current_xact_id()');
-      const a = await conn.query<{ position: number }>(INSERT, [randomUUID()]);
-      // B commits meanwhile with a higher position.
-      const b = await appendOne('committed.later.position');
-      expect(b.position).toBeGreaterThan(a.rows[0]!.position);
-      // The follower must not pass A's position while A is open, however often it looks.
-      for (let i = 0; i < 20; i++) {
-        const result = await readNext(opened.db, state, 100);
-        expect(result.events.map((e) => e.position)).not.toContain(b.position);
-        expect(result.state.checkpoint).toBeLessThan(a.rows[0]!.position);
-        state = result.state;
+      const position = await insertOne(conn);
+      // B tries to append meanwhile: it has to wait for A (it would otherwise commit position+1).
+      bPromise = appendOne('committed.after.a');
+      const raced = await Promise.race([
+        bPromise.then(() => 'b committed'),
+        new Promise((r) => setTimeout(() => r('b waits'), 300)),
+      ]);
+      expect(raced).toBe('b waits');
+      for (let i = 0; i < 5; i++) {
+        const result = await readNext(opened.db, checkpoint, 100);
+        expect(result.events).toEqual([]);
+        checkpoint = result.checkpoint;
       }
       await conn.query('COMMIT');
-      return { a: a.rows[0]!.position, b: b.position };
+      return position;
     });
-    const after = await followAll(state);
-    expect(after.positions).toEqual([held.a, held.b].sort((x, y) => x - y));
+    const b = await bPromise!;
+    expect(b.position).toBeGreaterThan(a);
+    expect((await followAll(checkpoint)).positions).toEqual([a, b.position]);
   });
 
-  it('skips the position of a rolled-back transaction once it has ended', async () => {
-    const { state } = await followAll({ checkpoint: 0, horizon: null });
+  it('a rolled-back position leaves a gap the follower passes at once', async () => {
+    const { checkpoint } = await followAll(0);
     await opened.db.withConnection(async (conn) => {
       await conn.query('BEGIN');
-      await conn.query('SELECT pg_current_xact_id()');
-      await conn.query(INSERT, [randomUUID()]);
+      await insertOne(conn);
       await conn.query('ROLLBACK');
     });
     const b = await appendOne('after.rollback');
-    const after = await followAll(state);
-    expect(after.positions).toEqual([b.position]);
+    expect((await followAll(checkpoint)).positions).toEqual([b.position]);
+  });
+
+  it('is not held back by a long transaction in another database of the cluster', async () => {
+    const other = await openTestDb('postgres', 2);
+    try {
+      const { checkpoint } = await followAll(0);
+      await other.db.withConnection(async (conn) => {
+        await conn.query('BEGIN');
+        await conn.query('SELECT pg_current_xact_id()');
+        const b = await appendOne('while.other.db.busy');
+        expect((await followAll(checkpoint)).positions).toEqual([b.position]);
+        await conn.query('ROLLBACK');
+      });
+    } finally {
+      await other.close();
+    }
   });
 
   it('sees every event exactly once, in position order, while many writers commit concurrently', async () => {
-    let state = (await followAll({ checkpoint: 0, horizon: null })).state;
+    let { checkpoint } = await followAll(0);
     const writerDbs = [0, 1, 2].map(() =>
       createPgDb({ connectionString: opened.url!, poolSize: 4, statementTimeoutMs: 30_000 }),
     );
@@ -95,11 +114,11 @@ describe('follower (postgres)', () => {
     const writers = writerDbs.map(async (db, w) => {
       for (let i = 0; i < 60; i++) {
         const position = await db.transaction(async (tx) => {
-          await tx.query('SELECT pg_current_xact_id()');
-          const row = await tx.query<{ position: number }>(INSERT, [`w${w}-${i}-${randomUUID()}`]);
-          // Hold some transactions open for a while so that commits overtake each other.
+          // Some transactions do slow work before they draw a position, some hold it a while after.
+          if ((i + w) % 3 === 0) await new Promise((r) => setTimeout(r, (i * 7) % 15));
+          const p = await insertOne(tx, `w${w}-${i}-${randomUUID()}`);
           if ((i + w) % 4 === 0) await new Promise((r) => setTimeout(r, 5 + ((i * 7) % 20)));
-          return row.rows[0]!.position;
+          return p;
         });
         written.push(position);
       }
@@ -107,16 +126,16 @@ describe('follower (postgres)', () => {
     const seen: number[] = [];
     const follower = (async () => {
       while (!done) {
-        const result = await readNext(opened.db, state, 50);
+        const result = await readNext(opened.db, checkpoint, 50);
         seen.push(...result.events.map((e) => e.position));
-        state = result.state;
+        checkpoint = result.checkpoint;
         if (result.events.length === 0) await new Promise((r) => setTimeout(r, 2));
       }
     })();
     await Promise.all(writers);
     done = true;
     await follower;
-    seen.push(...(await followAll(state)).positions);
+    seen.push(...(await followAll(checkpoint)).positions);
     await Promise.all(writerDbs.map((db) => db.close()));
     expect(seen).toEqual([...written].sort((a, b) => a - b));
   });

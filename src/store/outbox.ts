@@ -3,6 +3,7 @@
  * of relay checkpoints, and of dead letters.
  */
 import type { Queryable } from './db.js';
+import { lockPositionOrder, OUTBOX_SOURCE } from './follower.js';
 
 export interface OutboxMessage {
   msgId: string;
@@ -14,8 +15,8 @@ export interface OutboxMessage {
 /** Adds messages to the outbox inside the caller's transaction. */
 export async function enqueueOutbox(tx: Queryable, messages: OutboxMessage[]): Promise<void> {
   if (messages.length === 0) return;
-  // The transaction id before the position (see follower.ts); a no-op when it has one already.
-  await tx.query('SELECT pg_current_xact_id()');
+  // Positions are drawn in commit order (follower.ts).
+  await lockPositionOrder(tx, OUTBOX_SOURCE);
   await tx.query(
     `INSERT INTO event.outbox (msg_id, subject, payload, headers)
      SELECT m.msg_id, m.subject, m.payload, m.headers
