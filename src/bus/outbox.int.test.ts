@@ -62,7 +62,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+  throw new Error(`timed out waiting for ${what}`, { cause: last });
 }
 
 /** Waits until the stream holds every id in `ids`; returns the stored events in stream order. */
