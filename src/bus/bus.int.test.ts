@@ -8,22 +8,10 @@ import { loadConfig } from '../config.js';
 import { createEventStore } from '../store/index.js';
 import { openTestDb, type OpenedDb } from '../test-support/db.js';
 import { PrivateNats, sharedNatsUrl } from '../test-support/nats.js';
+import { waitUntil } from '../test-support/wait.js';
 import { decodeText, encodeJson, type Bus, type InboundMessage } from './bus.js';
 import { createMemoryBus } from './memory.js';
 import { createNatsBus } from './nats.js';
-
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const implementations: [string, () => Bus][] = [
   ['memory', () => createMemoryBus()],
@@ -37,7 +25,7 @@ describe.each(implementations)('bus contract (%s)', (_name, make) => {
   beforeAll(async () => {
     bus = make();
     await bus.ensureStream({ name: stream, subjects: [`${subject}.>`], duplicateWindowMs: 60_000 });
-    await waitFor('bus connected', () => bus.connected);
+    await waitUntil('bus connected', () => bus.connected);
   });
   afterAll(async () => {
     await bus.close();
@@ -71,7 +59,10 @@ describe.each(implementations)('bus contract (%s)', (_name, make) => {
         }
       },
     });
-    await waitFor('deliveries', () => received.filter((r) => r.i === 1).length === 2 && received.length >= 6);
+    await waitUntil(
+      'deliveries',
+      () => received.filter((r) => r.i === 1).length === 2 && received.length >= 6,
+    );
     await new Promise((r) => setTimeout(r, 300));
     await subscription.stop();
     const firsts = received.filter((r) => r.delivery === 1).map((r) => r.i);
@@ -103,12 +94,12 @@ describe('readiness with a NATS outage', () => {
       logger: false,
     });
     try {
-      await waitFor('connected', () => bus.connected);
+      await waitUntil('connected', () => bus.connected);
       const ready = async () =>
         (await app.http.inject({ method: 'GET', url: '/health/ready' })).json<{ status: string }>().status;
       expect(await ready()).toBe('ready');
       await nats.stop();
-      await waitFor('degraded', async () => (await ready()) === 'degraded');
+      await waitUntil('degraded', async () => (await ready()) === 'degraded');
       const created = await app.http.inject({
         method: 'POST',
         url: '/api/v1/events/create',
@@ -116,7 +107,7 @@ describe('readiness with a NATS outage', () => {
       });
       expect(created.statusCode).toBe(201);
       await nats.start();
-      await waitFor('ready again', async () => (await ready()) === 'ready', 20_000);
+      await waitUntil('ready again', async () => (await ready()) === 'ready', 20_000);
     } finally {
       await app.http.close();
       await bus.close();

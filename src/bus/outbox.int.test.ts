@@ -15,6 +15,7 @@ import { createPgDb } from '../store/pg.js';
 import { createTestDatabase, type TestDatabase } from '../test-support/db.js';
 import { PrivateNats } from '../test-support/nats.js';
 import { ServiceProcess } from '../test-support/service-process.js';
+import { waitFor } from '../test-support/wait.js';
 import type { Bus } from './bus.js';
 import { EVENT_STREAM, type Envelope } from './envelope.js';
 import { createNatsBus } from './nats.js';
@@ -48,21 +49,6 @@ async function readStream(url: string): Promise<Published[]> {
   } finally {
     await nc.close();
   }
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`, { cause: last });
 }
 
 /** Waits until the stream holds every id in `ids`; returns the stored events in stream order. */

@@ -5,10 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
+import { freePort } from './service-process.js';
 
 export function sharedNatsUrl(): string {
   return inject('natsUrl');
@@ -19,17 +20,6 @@ export function natsServerBinary(): string {
     if (existsSync(candidate)) return candidate;
   }
   throw new Error('nats-server is not installed (scripts/ensure-services.sh nats installs it)');
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function portOpen(port: number): Promise<boolean> {
