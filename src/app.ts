@@ -17,6 +17,23 @@ import { registerErrorHandling, toHttpError } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { registerOpenApi } from './http/openapi.js';
 import { validatorCompiler } from './http/validation.js';
+import { mapBackendMessage } from './ingest/backend.js';
+import { trustedProxies } from './ingest/client-ip.js';
+import { deadLetterRoutes } from './ingest/dead-letters.js';
+import { FRONTEND_PREFIX, frontendRoutes } from './ingest/frontend.js';
+import { createFrontendCollector } from './ingest/frontend-collector.js';
+import { mapFrontendMessage } from './ingest/frontend-model.js';
+import {
+  BACKEND_DURABLE,
+  BACKEND_SUBJECTS,
+  FRONTEND_DURABLE,
+  FRONTEND_SUBJECTS,
+  ingestStreamSpec,
+  startIngestConsumer,
+} from './ingest/nats-consumer.js';
+import { rudderstackRoutes } from './ingest/rudderstack.js';
+import { createSegmentIngest } from './ingest/segment-ingest.js';
+import { trackingRoutes } from './ingest/tracking.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isUnavailable, type Db } from './store/db.js';
 import { createEventStore, type EventStore } from './store/index.js';
@@ -121,6 +138,34 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   await http.register(eventRoutes, { store, events, batchMaxEvents: config.batchMaxEvents });
   await http.register(streamRoutes, { store });
+  await http.register(frontendRoutes, {
+    prefix: FRONTEND_PREFIX,
+    collector: createFrontendCollector({ bus: deps.bus, store, logger: deps.logger || undefined }),
+    natsConnected: () => deps.bus.kind === 'nats' && deps.bus.connected,
+    trustedProxies: trustedProxies(config.trustedProxies),
+    bodyLimitBytes: config.frontendBodyLimitBytes,
+    batchMaxEvents: config.frontendBatchMaxEvents,
+    rateLimitPerMinute: config.frontendRateLimitPerMinute,
+    corsOrigins: config.frontendCorsOrigins,
+    now,
+  });
+  await http.register(deadLetterRoutes, { db: store.db });
+  const segmentIngest = createSegmentIngest(store);
+  await http.register(rudderstackRoutes, {
+    ingest: segmentIngest,
+    secret: config.rudderstackWebhookSecret,
+    maxMessages: config.batchMaxEvents,
+    maxBodyBytes: config.bodyLimitBytes,
+    now,
+  });
+  await http.register(trackingRoutes, {
+    ingest: segmentIngest,
+    writeKeys: config.writeKeys,
+    maxMessages: config.batchMaxEvents,
+    maxMessageBytes: config.trackingMaxMessageBytes,
+    maxBatchBytes: config.trackingMaxBatchBytes,
+    now,
+  });
   return {
     http,
     beginShutdown() {
@@ -134,12 +179,53 @@ export interface Workers {
   stop(): Promise<void>;
 }
 
-/** Background work: the outbox relay. Each loop stops cleanly, finishing what it holds. */
-export function startWorkers(deps: { db: Db; bus: Bus; logger?: Logger }): Workers {
-  const relay = startOutboxRelay({ db: deps.db, bus: deps.bus, logger: deps.logger });
+export interface WorkerDeps {
+  db: Db;
+  bus: Bus;
+  store: EventStore;
+  config: Config;
+  logger?: Logger;
+  now?: () => Date;
+}
+
+/**
+ * Background work: the outbox relay, and the NATS ingest consumers (backend services' events on
+ * `events.backend.>`, the frontend collector's on `events.frontend.>`). Each stops cleanly,
+ * finishing what it holds.
+ */
+export function startWorkers(deps: WorkerDeps): Workers {
+  const { bus, store, config, logger } = deps;
+  const now = deps.now ?? (() => new Date());
+  const relay = startOutboxRelay({ db: deps.db, bus, logger });
+  const stream = ingestStreamSpec({
+    maxAgeMs: config.natsStreamMaxAgeMs,
+    maxBytes: config.natsStreamMaxBytes === 0 ? -1 : config.natsStreamMaxBytes,
+    duplicateWindowMs: config.natsDuplicateWindowMs,
+  });
+  const consumers = [
+    startIngestConsumer({
+      bus,
+      store,
+      logger,
+      stream,
+      durable: BACKEND_DURABLE,
+      filterSubject: BACKEND_SUBJECTS,
+      map: (message) => mapBackendMessage(message, now),
+    }),
+    startIngestConsumer({
+      bus,
+      store,
+      logger,
+      stream,
+      durable: FRONTEND_DURABLE,
+      filterSubject: FRONTEND_SUBJECTS,
+      map: (message) => mapFrontendMessage(message, now),
+    }),
+  ];
   return {
     relay,
     async stop() {
+      await Promise.all(consumers.map((consumer) => consumer.stop()));
       await relay.stop();
     },
   };

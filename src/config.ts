@@ -2,6 +2,7 @@
  * The only reader of process.env. Reads once, validates, applies defaults and returns a frozen,
  * typed object. A bad value stops start-up with a message that names the variable and the reason.
  */
+import { trustedProxies } from './ingest/client-ip.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -31,15 +32,22 @@ export interface Config {
   readonly natsStreamMaxAgeMs: number;
   readonly natsStreamMaxBytes: number;
   readonly natsDuplicateWindowMs: number;
+  /** Largest body of the frontend collector's requests, bytes. */
+  readonly frontendBodyLimitBytes: number;
+  /** Most events in one frontend batch request. */
+  readonly frontendBatchMaxEvents: number;
+  /** Requests a minute one client (IP) may make to the frontend collector; 0 = no limit. */
+  readonly frontendRateLimitPerMinute: number;
+  /** Origins allowed to call the frontend collector from a browser; `*` = any. */
+  readonly frontendCorsOrigins: readonly string[];
+  /** Reverse proxies (IPs and CIDR ranges) whose `X-Forwarded-For` is believed; empty = none. */
+  readonly trustedProxies: readonly string[];
   /** Reserved for later capabilities; read here so that every variable has one home. */
   readonly reserved: Readonly<Record<(typeof RESERVED)[number], string | undefined>>;
 }
 
 /** Names later capabilities own; documented in the README and not to be reused for anything else. */
-export const RESERVED = [
-  'ADMIN_API_KEY',
-  'WEBHOOK_ALLOW_PRIVATE_NETWORKS',
-] as const;
+export const RESERVED = ['ADMIN_API_KEY', 'WEBHOOK_ALLOW_PRIVATE_NETWORKS'] as const;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -70,6 +78,27 @@ export function loadConfig(env: Env = process.env): Config {
     }
     return value;
   };
+
+  const list = (name: string, fallback: string): string[] =>
+    (read(name) ?? fallback)
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== '');
+
+  for (const entry of list('TRUSTED_PROXIES', '')) {
+    try {
+      trustedProxies([entry]);
+    } catch {
+      problems.push(`TRUSTED_PROXIES: ${JSON.stringify(entry)} is not an IP address or CIDR range`);
+    }
+  }
+  for (const origin of list('FRONTEND_CORS_ORIGINS', '*')) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      problems.push(
+        `FRONTEND_CORS_ORIGINS: ${JSON.stringify(origin)} must be * or an origin such as https://app.example.com`,
+      );
+    }
+  }
 
   const databaseUrl = read('DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -112,6 +141,11 @@ export function loadConfig(env: Env = process.env): Config {
     natsStreamMaxAgeMs: int('NATS_STREAM_MAX_AGE_MS', 7 * 24 * 3_600_000, 0, 365 * 24 * 3_600_000),
     natsStreamMaxBytes: int('NATS_STREAM_MAX_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
     natsDuplicateWindowMs: int('NATS_DUPLICATE_WINDOW_MS', 120_000, 1000, 24 * 3_600_000),
+    frontendBodyLimitBytes: int('FRONTEND_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    frontendBatchMaxEvents: int('FRONTEND_BATCH_MAX_EVENTS', 500, 1, 100_000),
+    frontendRateLimitPerMinute: int('FRONTEND_RATE_LIMIT_PER_MINUTE', 1200, 0, 100_000_000),
+    frontendCorsOrigins: Object.freeze(list('FRONTEND_CORS_ORIGINS', '*')),
+    trustedProxies: Object.freeze(list('TRUSTED_PROXIES', '')),
     reserved: Object.fromEntries(RESERVED.map((name) => [name, read(name)])) as Config['reserved'],
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -24,7 +24,59 @@ describe('loadConfig', () => {
         expect(message).toContain(name);
     }
   });
+  it('reads the ingest channels: write keys as a trimmed list, the webhook secret, the tracking limits', () => {
+    expect(loadConfig({})).toMatchObject({
+      writeKeys: [],
+      rudderstackWebhookSecret: undefined,
+      trackingMaxMessageBytes: 32 * 1024,
+      trackingMaxBatchBytes: 500 * 1024,
+    });
+    const config = loadConfig({
+      WRITE_KEYS: ' k1 ,k2,, ',
+      RUDDERSTACK_WEBHOOK_SECRET: 's',
+      TRACKING_MAX_MESSAGE_BYTES: '2048',
+      TRACKING_MAX_BATCH_BYTES: '4096',
+    });
+    expect(config).toMatchObject({
+      writeKeys: ['k1', 'k2'],
+      rudderstackWebhookSecret: 's',
+      trackingMaxMessageBytes: 2048,
+      trackingMaxBatchBytes: 4096,
+    });
+    expect(Object.isFrozen(config.writeKeys)).toBe(true);
+    expect(() => loadConfig({ TRACKING_MAX_MESSAGE_BYTES: '10' })).toThrow(/TRACKING_MAX_MESSAGE_BYTES/);
+  });
   it('is frozen', () => {
     expect(Object.isFrozen(loadConfig({}))).toBe(true);
+  });
+  it('reads the frontend collector settings and the trusted proxies', () => {
+    expect(loadConfig({})).toMatchObject({
+      frontendBodyLimitBytes: 1024 * 1024,
+      frontendBatchMaxEvents: 500,
+      frontendRateLimitPerMinute: 1200,
+      frontendCorsOrigins: ['*'],
+      trustedProxies: [],
+    });
+    const config = loadConfig({
+      FRONTEND_BODY_LIMIT_BYTES: '2048',
+      FRONTEND_BATCH_MAX_EVENTS: '10',
+      FRONTEND_RATE_LIMIT_PER_MINUTE: '0',
+      FRONTEND_CORS_ORIGINS: 'https://a.example.com, http://localhost:3000',
+      TRUSTED_PROXIES: ' 10.0.0.0/8, 127.0.0.1 ,::1,2001:db8::/32',
+    });
+    expect(config).toMatchObject({
+      frontendBodyLimitBytes: 2048,
+      frontendBatchMaxEvents: 10,
+      frontendRateLimitPerMinute: 0,
+      frontendCorsOrigins: ['https://a.example.com', 'http://localhost:3000'],
+      trustedProxies: ['10.0.0.0/8', '127.0.0.1', '::1', '2001:db8::/32'],
+    });
+    expect(Object.isFrozen(config.trustedProxies)).toBe(true);
+    expect(() => loadConfig({ TRUSTED_PROXIES: '10.0.0.0/8,proxy.local' })).toThrow(
+      /TRUSTED_PROXIES.*proxy\.local/,
+    );
+    expect(() => loadConfig({ TRUSTED_PROXIES: '10.0.0.0/40' })).toThrow(/TRUSTED_PROXIES/);
+    expect(() => loadConfig({ FRONTEND_CORS_ORIGINS: 'app.example.com' })).toThrow(/FRONTEND_CORS_ORIGINS/);
+    expect(() => loadConfig({ FRONTEND_BATCH_MAX_EVENTS: '0' })).toThrow(/FRONTEND_BATCH_MAX_EVENTS/);
   });
 });

@@ -23,8 +23,11 @@ async function main(): Promise<void> {
   logger.info(config.natsUrl ? `bus: NATS JetStream at ${config.natsUrl}` : 'bus: in-process');
   const db = await openDb(config, logger);
   const bus = await openBus(config, logger);
-  const workers = startWorkers({ db, bus, logger });
-  const store = createEventStore(db, { onAppended: () => workers.relay.poke() });
+  // The store wakes the relay after each commit; the workers append through the store.
+  let wakeRelay = () => {};
+  const store = createEventStore(db, { onAppended: () => wakeRelay() });
+  const workers = startWorkers({ db, bus, store, config, logger });
+  wakeRelay = () => workers.relay.poke();
   const app = await buildApp({ config, store, bus, logger });
   await app.http.listen({ port: config.port, host: config.host });
 

@@ -247,9 +247,11 @@ export function createNatsBus(options: NatsBusOptions): Bus {
         answered.add(i);
         msg.nak(delayMs);
       },
-      term: (reason) => {
+      term: () => {
         answered.add(i);
-        msg.term(reason);
+        // Without a reason: nats-server before 2.10 ignores `+TERM <reason>` altogether, leaving
+        // the message pending (and redelivered after ack_wait).
+        msg.term();
       },
     }));
     try {

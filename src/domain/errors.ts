@@ -62,3 +62,44 @@ export class ConflictError extends DomainError {
 export class StoreUnavailableError extends DomainError {
   readonly code = 'store_unavailable';
 }
+
+/**
+ * A payload that can never be accepted however often it is sent again (the ingest channels answer
+ * 400, which senders such as RudderStack treat as "drop, do not retry").
+ */
+export class InvalidPayloadError extends DomainError {
+  readonly code = 'invalid_payload';
+  constructor(
+    readonly errors: FieldProblem[],
+    message = `Invalid payload: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`,
+  ) {
+    super(message);
+  }
+}
+
+/** A request without the credential its channel needs; `challenge` becomes `WWW-Authenticate`. */
+export class UnauthorizedError extends DomainError {
+  readonly code = 'unauthorized';
+  constructor(
+    message: string,
+    readonly challenge?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A body larger than the channel accepts (after decompression), or too many items in it. */
+export class PayloadTooLargeError extends DomainError {
+  readonly code = 'body_too_large';
+}
+
+/** Too many requests from one client; `retryAfterSeconds` becomes `Retry-After`. */
+export class RateLimitedError extends DomainError {
+  readonly code = 'rate_limited';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}

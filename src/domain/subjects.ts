@@ -23,3 +23,21 @@ export function matchesPattern(pattern: string, subject: string): boolean {
   }
   return p.length === s.length;
 }
+
+/**
+ * True when every subject that `specific` matches is also matched by `general` (both may hold
+ * wildcards): `events.>` covers `events.backend.>`, `events.*.x` does not.
+ */
+export function patternCovers(general: string, specific: string): boolean {
+  const g = general.split('.');
+  const s = specific.split('.');
+  for (let i = 0; i < g.length; i++) {
+    const token = g[i]!;
+    if (token === '>') return i < s.length;
+    if (i >= s.length) return false;
+    const other = s[i]!;
+    if (other === '>') return false;
+    if (token !== '*' && token !== other) return false;
+  }
+  return g.length === s.length;
+}

@@ -8,8 +8,12 @@ import {
   ConflictError,
   DomainError,
   IdempotencyConflictError,
+  InvalidPayloadError,
   NotFoundError,
+  PayloadTooLargeError,
+  RateLimitedError,
   StoreUnavailableError,
+  UnauthorizedError,
   ValidationError,
   VersionConflictError,
   type FieldProblem,
@@ -74,6 +78,25 @@ export function fromDomainError(error: DomainError): HttpError {
   if (error instanceof ValidationError) {
     return { status: 422, body: { detail: error.message, code: error.code, errors: error.errors } };
   }
+  if (error instanceof InvalidPayloadError) {
+    return { status: 400, body: { detail: error.message, code: error.code, errors: error.errors } };
+  }
+  if (error instanceof UnauthorizedError) {
+    return {
+      status: 401,
+      body: { detail: error.message, code: error.code },
+      ...(error.challenge ? { headers: { 'www-authenticate': error.challenge } } : {}),
+    };
+  }
+  if (error instanceof RateLimitedError) {
+    return {
+      status: 429,
+      body: { detail: error.message, code: error.code },
+      headers: { 'retry-after': String(error.retryAfterSeconds) },
+    };
+  }
+  if (error instanceof PayloadTooLargeError)
+    return { status: 413, body: { detail: error.message, code: error.code } };
   if (error instanceof NotFoundError)
     return { status: 404, body: { detail: error.message, code: error.code } };
   if (error instanceof VersionConflictError) {

@@ -17,6 +17,17 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         { name: 'events', description: 'Create, read, query and count events' },
         { name: 'streams', description: 'Per-entity streams with versions' },
         { name: 'health', description: 'Liveness and readiness' },
+        {
+          name: 'frontend',
+          description:
+            'Public collector for browsers (no credentials, CORS, sendBeacon bodies, rate-limited per client)',
+        },
+        { name: 'admin', description: 'Operator endpoints (dead letters of the ingest channels)' },
+        {
+          name: 'ingest',
+          description:
+            'Other ways in: the RudderStack webhook and the Segment/RudderStack-compatible tracking API (`/v1/*`)',
+        },
       ],
     },
   });

@@ -1,5 +1,5 @@
 /** Builds the real app over a real database for tests that speak HTTP (via inject or a real port). */
-import { buildApp, type App } from '../app.js';
+import { buildApp, startWorkers, type App, type Workers } from '../app.js';
 import type { Bus } from '../bus/bus.js';
 import { createMemoryBus } from '../bus/memory.js';
 import { loadConfig, type Config } from '../config.js';
@@ -17,11 +17,24 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function startTestApp(kind: StoreKind, env: Record<string, string> = {}): Promise<TestApp> {
+export interface TestAppOptions {
+  /** The bus (default: a new in-process bus); closed by `close()`. */
+  bus?: Bus;
+  /** Also run the background workers (outbox relay, NATS ingest consumers), as `main.ts` does. */
+  workers?: boolean;
+}
+
+export async function startTestApp(
+  kind: StoreKind,
+  env: Record<string, string> = {},
+  options: TestAppOptions = {},
+): Promise<TestApp> {
   const opened = await openTestDb(kind);
   const config = loadConfig({ LOG_LEVEL: 'silent', ...env });
-  const store = createEventStore(opened.db);
-  const bus = createMemoryBus();
+  let workers: Workers | undefined;
+  const store = createEventStore(opened.db, { onAppended: () => workers?.relay.poke() });
+  const bus = options.bus ?? createMemoryBus();
+  if (options.workers) workers = startWorkers({ db: opened.db, bus, store, config });
   const app = await buildApp({ config, store, bus, logger: false });
   await app.http.ready();
   return {
@@ -34,6 +47,7 @@ export async function startTestApp(kind: StoreKind, env: Record<string, string> 
     close: async () => {
       await app.http.close();
       await store.drain();
+      await workers?.stop();
       await bus.close();
       await opened.close();
     },
