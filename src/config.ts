@@ -27,6 +27,8 @@ export interface Config {
   readonly trackingMaxMessageBytes: number;
   /** Largest tracking API request body after gzip decompression; larger is a 413. */
   readonly trackingMaxBatchBytes: number;
+  /** Outbound calls (webhook processors, subscription callbacks) may reach private networks. */
+  readonly webhookAllowPrivateNetworks: boolean;
   /** NATS servers (comma-separated URLs); undefined means the in-process bus. */
   readonly natsUrl: string | undefined;
   readonly natsStreamMaxAgeMs: number;
@@ -47,7 +49,7 @@ export interface Config {
 }
 
 /** Names later capabilities own; documented in the README and not to be reused for anything else. */
-export const RESERVED = ['ADMIN_API_KEY', 'WEBHOOK_ALLOW_PRIVATE_NETWORKS'] as const;
+export const RESERVED = ['ADMIN_API_KEY'] as const;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -100,6 +102,14 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
 
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = read(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (['true', '1', 'yes'].includes(raw)) return true;
+    if (['false', '0', 'no'].includes(raw)) return false;
+    problems.push(`${name}=${JSON.stringify(raw)}: must be true or false`);
+    return fallback;
+  };
   const databaseUrl = read('DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: must start with postgres:// or postgresql://');
@@ -137,6 +147,7 @@ export function loadConfig(env: Env = process.env): Config {
     // Segment's limits: 32 KB per message, 500 KB per batch request.
     trackingMaxMessageBytes: int('TRACKING_MAX_MESSAGE_BYTES', 32 * 1024, 1024, 16 * 1024 * 1024),
     trackingMaxBatchBytes: int('TRACKING_MAX_BATCH_BYTES', 500 * 1024, 1024, 1024 * 1024 * 1024),
+    webhookAllowPrivateNetworks: bool('WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
     natsUrl,
     natsStreamMaxAgeMs: int('NATS_STREAM_MAX_AGE_MS', 7 * 24 * 3_600_000, 0, 365 * 24 * 3_600_000),
     natsStreamMaxBytes: int('NATS_STREAM_MAX_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
