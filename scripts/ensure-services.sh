@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Makes sure the services the integration tests talk to are up on this machine: PostgreSQL on
-# 127.0.0.1:5432 (trust auth for local TCP) and NATS with JetStream on 127.0.0.1:4222.
+# 127.0.0.1:5432 (trust auth for local TCP), NATS with JetStream on 127.0.0.1:4222, Redis on
+# 127.0.0.1:6379 and RabbitMQ on 127.0.0.1:5672 (guest/guest; processor tests).
 # Where one is not reachable it installs it from Debian's packages and starts it. Needs root for
-# that. Idempotent: a service that answers is left alone. Usage: ensure-services.sh [postgres] [nats]
+# that. Idempotent: a service that answers is left alone.
+# Usage: ensure-services.sh [postgres] [nats] [redis] [rabbitmq]
 set -euo pipefail
 
 services=("$@")
@@ -51,10 +53,29 @@ ensure_nats() {
   wait_port 4222
 }
 
+ensure_redis() {
+  port_open 6379 && return 0
+  command -v redis-server >/dev/null || apt_install redis-server
+  redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save '' >/dev/null
+  wait_port 6379
+}
+
+ensure_rabbitmq() {
+  port_open 5672 && return 0
+  [ -x /usr/sbin/rabbitmq-server ] || apt_install rabbitmq-server
+  # Debian's init script runs it as the rabbitmq user; without init scripts, start it detached.
+  service rabbitmq-server start >/dev/null 2>&1 || su rabbitmq -s /bin/sh -c 'rabbitmq-server -detached' || true
+  for _ in $(seq 1 120); do port_open 5672 && return 0; sleep 0.5; done
+  echo "ensure-services: RabbitMQ did not open port 5672" >&2
+  return 1
+}
+
 for service in "${services[@]}"; do
   case "$service" in
     postgres) ensure_postgres ;;
     nats) ensure_nats ;;
+    redis) ensure_redis ;;
+    rabbitmq) ensure_rabbitmq ;;
     *) echo "ensure-services: unknown service $service" >&2; exit 2 ;;
   esac
 done

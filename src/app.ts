@@ -11,6 +11,9 @@ import type { Config } from './config.js';
 import type { Bus } from './bus/bus.js';
 import { openBus } from './bus/index.js';
 import { startOutboxRelay, type Relay } from './bus/outbox.js';
+import { subscriptionRoutes } from './delivery/routes.js';
+import { createSubscriptionService } from './delivery/service.js';
+import { startDeliveryWorkers, type DeliveryWorkers } from './delivery/workers.js';
 import { createEventService } from './events/service.js';
 import { eventRoutes } from './events/routes.js';
 import { registerErrorHandling, toHttpError } from './http/errors.js';
@@ -41,6 +44,11 @@ import { migrate } from './store/migrate.js';
 import { createPgDb } from './store/pg.js';
 import { createPgliteDb } from './store/pglite.js';
 import { streamRoutes } from './streams/routes.js';
+import { startProcessingEngine, type ProcessingEngine } from './processing/engine.js';
+import type { ProcessorTypes } from './processing/processor-type.js';
+import { createProcessorRegistry } from './processing/registry.js';
+import { processingRoutes } from './processing/routes.js';
+import { createProcessorTypes } from './processing/types/index.js';
 
 export function packageVersion(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -89,6 +97,10 @@ export interface AppDeps {
   bus: Bus;
   logger: Logger | false;
   now?: () => Date;
+  /** Processor types of an embedding program, beside the built-in ones (README "Processors"). */
+  processorTypes?: ProcessorTypes;
+  /** Wakes the processing engine (after a retry on demand); without it the engine's poll finds the work. */
+  pokeProcessing?: () => void;
 }
 
 export interface App {
@@ -150,6 +162,30 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     now,
   });
   await http.register(deadLetterRoutes, { db: store.db });
+  await http.register(subscriptionRoutes, {
+    subscriptions: createSubscriptionService({
+      db: store.db,
+      allowPrivateNetworks: config.webhookAllowPrivateNetworks,
+      leaseMs: config.deliveryLeaseMs,
+      now,
+    }),
+  });
+  // Only validates configs here: connections open in the workers' own set.
+  const processorTypes = createProcessorTypes({
+    bus: deps.bus,
+    allowPrivateNetworks: config.webhookAllowPrivateNetworks,
+    custom: deps.processorTypes,
+  });
+  http.addHook('onClose', () => processorTypes.close());
+  await http.register(processingRoutes, {
+    db: store.db,
+    registry: createProcessorRegistry({
+      db: store.db,
+      types: processorTypes,
+      allowPrivateNetworks: config.webhookAllowPrivateNetworks,
+    }),
+    poke: deps.pokeProcessing,
+  });
   const segmentIngest = createSegmentIngest(store);
   await http.register(rudderstackRoutes, {
     ingest: segmentIngest,
@@ -176,6 +212,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
 export interface Workers {
   relay: Relay;
+  /** The processing engine; null when PROCESSING_ENABLED=false. */
+  processing: ProcessingEngine | null;
+  /** Webhook delivery: the fan-out and the delivery engine. */
+  delivery: DeliveryWorkers;
+  /** Wakes what follows new events (the relay, the processing engine): call after each append. */
+  onAppended(): void;
   stop(): Promise<void>;
 }
 
@@ -186,12 +228,14 @@ export interface WorkerDeps {
   config: Config;
   logger?: Logger;
   now?: () => Date;
+  /** Processor types of an embedding program (the same as given to `buildApp`). */
+  processorTypes?: ProcessorTypes;
 }
 
 /**
- * Background work: the outbox relay, and the NATS ingest consumers (backend services' events on
- * `events.backend.>`, the frontend collector's on `events.frontend.>`). Each stops cleanly,
- * finishing what it holds.
+ * Background work: the outbox relay, the processing engine, and the NATS ingest consumers
+ * (backend services' events on `events.backend.>`, the frontend collector's on
+ * `events.frontend.>`). Each stops cleanly, finishing what it holds.
  */
 export function startWorkers(deps: WorkerDeps): Workers {
   const { bus, store, config, logger } = deps;
@@ -222,13 +266,67 @@ export function startWorkers(deps: WorkerDeps): Workers {
       map: (message) => mapFrontendMessage(message, now),
     }),
   ];
+  const processorTypes = createProcessorTypes({
+    bus,
+    allowPrivateNetworks: config.webhookAllowPrivateNetworks,
+    httpConnections: config.processingConcurrency * config.processingParallelBatches,
+    userAgent: `event-service/${packageVersion()} (processors)`,
+    logger,
+    custom: deps.processorTypes,
+  });
+  const processing = config.processingEnabled
+    ? startProcessingEngine({
+        db: deps.db,
+        types: processorTypes,
+        logger,
+        now,
+        pollMs: config.processingPollMs,
+        leaseMs: config.processingLeaseMs,
+        batchSize: config.processingBatchSize,
+        concurrency: config.processingConcurrency,
+        // PGlite runs one transaction at a time: a second batch would only wait.
+        parallelBatches: deps.db.kind === 'pglite' ? 1 : config.processingParallelBatches,
+        defaultTimeoutMs: config.processingTimeoutMs,
+        retry: {
+          maxRetries: config.processingMaxRetries,
+          baseMs: config.processingRetryBaseMs,
+          maxMs: config.processingRetryMaxMs,
+        },
+      })
+    : null;
+  const delivery = startDeliveryWorkers({
+    db: deps.db,
+    config,
+    logger,
+    userAgent: `event-service/${packageVersion()} (webhooks)`,
+    now,
+  });
   return {
     relay,
+    processing,
+    delivery,
+    onAppended() {
+      relay.poke();
+      processing?.poke();
+      delivery.poke();
+    },
     async stop() {
       await Promise.all(consumers.map((consumer) => consumer.stop()));
+      await delivery.stop();
+      await processing?.stop();
+      await processorTypes.close();
       await relay.stop();
     },
   };
 }
 
 export { createEventStore, openBus };
+export { PermanentProcessorError } from './processing/processor-type.js';
+export type {
+  ProcessorInfo,
+  ProcessorResult,
+  ProcessorType,
+  ProcessorTypes,
+  RunContext,
+  ValidateContext,
+} from './processing/processor-type.js';

@@ -44,6 +44,41 @@ export interface Config {
   readonly frontendCorsOrigins: readonly string[];
   /** Reverse proxies (IPs and CIDR ranges) whose `X-Forwarded-For` is believed; empty = none. */
   readonly trustedProxies: readonly string[];
+  /** Run the processing engine on this instance (another instance on the database may do it instead). */
+  readonly processingEnabled: boolean;
+  /** How often an idle processing engine looks for work another instance stored, ms. */
+  readonly processingPollMs: number;
+  /** How long a claim on a batch of events lasts; a crashed instance's claims expire after it, ms. */
+  readonly processingLeaseMs: number;
+  /** Most events one claim takes. */
+  readonly processingBatchSize: number;
+  /** Most events of one batch whose processors run at once. */
+  readonly processingConcurrency: number;
+  /** Batches one instance works on at once (PostgreSQL; the embedded store runs one). */
+  readonly processingParallelBatches: number;
+  /**
+   * Time limit of one processor run unless its config sets `timeout_ms`, ms. A run never outlives
+   * its claim: any timeout is at most the lease less two margins (src/processing/engine.ts).
+   */
+  readonly processingTimeoutMs: number;
+  /** Retries after a failed attempt before the event is a dead letter (`failed`). */
+  readonly processingMaxRetries: number;
+  /** First retry delay; doubles per retry, with jitter, ms. */
+  readonly processingRetryBaseMs: number;
+  /** Longest retry delay, ms. */
+  readonly processingRetryMaxMs: number;
+  /** Longest a webhook delivery attempt may take (connect, send, answer), ms. */
+  readonly deliveryTimeoutMs: number;
+  /** Most webhook delivery attempts in flight at once per instance. */
+  readonly deliveryConcurrency: number;
+  /** Most attempts in flight at once per instance to one subscription (a slow endpoint holds no more). */
+  readonly deliveryPerSubscriptionConcurrency: number;
+  /** How often idle delivery workers look for work (and in-flight attempts re-check their subscription), ms. */
+  readonly deliveryPollMs: number;
+  /** How long a claim on a delivery lasts (longer than the timeout); a crashed instance's claims expire after it, ms. */
+  readonly deliveryLeaseMs: number;
+  /** A subscription whose every attempt has failed for this long is disabled (0 = never), ms. */
+  readonly deliveryDisableAfterMs: number;
   /** Reserved for later capabilities; read here so that every variable has one home. */
   readonly reserved: Readonly<Record<(typeof RESERVED)[number], string | undefined>>;
 }
@@ -157,8 +192,29 @@ export function loadConfig(env: Env = process.env): Config {
     frontendRateLimitPerMinute: int('FRONTEND_RATE_LIMIT_PER_MINUTE', 1200, 0, 100_000_000),
     frontendCorsOrigins: Object.freeze(list('FRONTEND_CORS_ORIGINS', '*')),
     trustedProxies: Object.freeze(list('TRUSTED_PROXIES', '')),
+    processingEnabled: bool('PROCESSING_ENABLED', true),
+    processingPollMs: int('PROCESSING_POLL_MS', 250, 5, 60_000),
+    processingLeaseMs: int('PROCESSING_LEASE_MS', 60_000, 500, 3_600_000),
+    processingBatchSize: int('PROCESSING_BATCH_SIZE', 500, 1, 10_000),
+    processingConcurrency: int('PROCESSING_CONCURRENCY', 64, 1, 10_000),
+    processingParallelBatches: int('PROCESSING_PARALLEL_BATCHES', 2, 1, 64),
+    processingTimeoutMs: int('PROCESSING_TIMEOUT_MS', 10_000, 10, 600_000),
+    processingMaxRetries: int('PROCESSING_MAX_RETRIES', 3, 0, 100),
+    processingRetryBaseMs: int('PROCESSING_RETRY_BASE_MS', 2_000, 1, 3_600_000),
+    processingRetryMaxMs: int('PROCESSING_RETRY_MAX_MS', 300_000, 1, 24 * 3_600_000),
+    deliveryTimeoutMs: int('DELIVERY_TIMEOUT_MS', 15_000, 10, 600_000),
+    deliveryConcurrency: int('DELIVERY_CONCURRENCY', 128, 1, 100_000),
+    deliveryPerSubscriptionConcurrency: int('DELIVERY_PER_SUBSCRIPTION_CONCURRENCY', 16, 1, 100_000),
+    deliveryPollMs: int('DELIVERY_POLL_MS', 100, 5, 60_000),
+    deliveryLeaseMs: int('DELIVERY_LEASE_MS', 60_000, 100, 3_600_000),
+    deliveryDisableAfterMs: int('DELIVERY_DISABLE_AFTER_MS', 5 * 24 * 3_600_000, 0, 365 * 24 * 3_600_000),
     reserved: Object.fromEntries(RESERVED.map((name) => [name, read(name)])) as Config['reserved'],
   };
+  if (config.deliveryLeaseMs < config.deliveryTimeoutMs + 50) {
+    problems.push(
+      `DELIVERY_LEASE_MS=${config.deliveryLeaseMs}: must exceed DELIVERY_TIMEOUT_MS (${config.deliveryTimeoutMs}) by at least 50`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
 }

@@ -79,4 +79,41 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ FRONTEND_CORS_ORIGINS: 'app.example.com' })).toThrow(/FRONTEND_CORS_ORIGINS/);
     expect(() => loadConfig({ FRONTEND_BATCH_MAX_EVENTS: '0' })).toThrow(/FRONTEND_BATCH_MAX_EVENTS/);
   });
+  it('reads the processing settings with their defaults and bounds', () => {
+    expect(loadConfig({})).toMatchObject({
+      processingEnabled: true,
+      processingPollMs: 250,
+      processingLeaseMs: 60_000,
+      processingBatchSize: 500,
+      processingConcurrency: 64,
+      processingParallelBatches: 2,
+      processingTimeoutMs: 10_000,
+      processingMaxRetries: 3,
+      processingRetryBaseMs: 2_000,
+      processingRetryMaxMs: 300_000,
+    });
+    expect(
+      loadConfig({ PROCESSING_ENABLED: 'false', PROCESSING_POLL_MS: '20', PROCESSING_MAX_RETRIES: '0' }),
+    ).toMatchObject({ processingEnabled: false, processingPollMs: 20, processingMaxRetries: 0 });
+    expect(() => loadConfig({ PROCESSING_LEASE_MS: '10', PROCESSING_BATCH_SIZE: '0' })).toThrow(
+      /PROCESSING_LEASE_MS[\s\S]*PROCESSING_BATCH_SIZE/,
+    );
+  });
+  it('reads the delivery settings with their defaults and bounds', () => {
+    expect(loadConfig({})).toMatchObject({
+      deliveryTimeoutMs: 15_000,
+      deliveryConcurrency: 128,
+      deliveryPerSubscriptionConcurrency: 16,
+      deliveryPollMs: 100,
+      deliveryLeaseMs: 60_000,
+      deliveryDisableAfterMs: 5 * 24 * 3_600_000,
+    });
+    expect(
+      loadConfig({ DELIVERY_TIMEOUT_MS: '300', DELIVERY_LEASE_MS: '2000', DELIVERY_DISABLE_AFTER_MS: '0' }),
+    ).toMatchObject({ deliveryTimeoutMs: 300, deliveryLeaseMs: 2000, deliveryDisableAfterMs: 0 });
+    expect(() => loadConfig({ DELIVERY_TIMEOUT_MS: '5000', DELIVERY_LEASE_MS: '5000' })).toThrow(
+      /DELIVERY_LEASE_MS=5000: must exceed DELIVERY_TIMEOUT_MS/,
+    );
+    expect(() => loadConfig({ DELIVERY_CONCURRENCY: '0' })).toThrow(/DELIVERY_CONCURRENCY/);
+  });
 });

@@ -23,12 +23,19 @@ async function main(): Promise<void> {
   logger.info(config.natsUrl ? `bus: NATS JetStream at ${config.natsUrl}` : 'bus: in-process');
   const db = await openDb(config, logger);
   const bus = await openBus(config, logger);
-  // The store wakes the relay after each commit; the workers append through the store.
-  let wakeRelay = () => {};
-  const store = createEventStore(db, { onAppended: () => wakeRelay() });
+  // The store wakes the relay and the processing engine after each commit; the workers append
+  // through the store.
+  let onAppended = () => {};
+  const store = createEventStore(db, { onAppended: () => onAppended() });
   const workers = startWorkers({ db, bus, store, config, logger });
-  wakeRelay = () => workers.relay.poke();
-  const app = await buildApp({ config, store, bus, logger });
+  onAppended = () => workers.onAppended();
+  const app = await buildApp({
+    config,
+    store,
+    bus,
+    logger,
+    pokeProcessing: () => workers.processing?.poke(),
+  });
   await app.http.listen({ port: config.port, host: config.host });
 
   let stopping = false;

@@ -24,6 +24,16 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         },
         { name: 'admin', description: 'Operator endpoints (dead letters of the ingest channels)' },
         {
+          name: 'processing',
+          description:
+            'Processors (webhook, publish, redis_stream, rabbitmq, custom) that act on stored events; dead letters, retries and results',
+        },
+        {
+          name: 'subscriptions',
+          description:
+            'Webhook subscriptions: matching events are POSTed to a callback URL, signed after Standard Webhooks, retried, logged, redeliverable',
+        },
+        {
           name: 'ingest',
           description:
             'Other ways in: the RudderStack webhook and the Segment/RudderStack-compatible tracking API (`/v1/*`)',

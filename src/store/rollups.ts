@@ -108,4 +108,69 @@ export async function addToRollups(tx: Queryable, events: readonly StoredEvent[]
   );
 }
 
+/**
+ * One event changing status. `processingMs` (processed_at - created_at) is added to the
+ * processing-time sums when the event becomes `processed`; `previousProcessingMs` is taken out of
+ * them when it stops being `processed`.
+ */
+export interface StatusMove {
+  event: Pick<StoredEvent, 'timestamp' | 'event_source' | 'event_category' | 'event_type'>;
+  from: string;
+  to: string;
+  processingMs?: number;
+  previousProcessingMs?: number;
+}
+
+/** Nets status moves into per-bucket deltas (keys as `aggregate`'s); pure, exported for tests. */
+export function moveDeltas(
+  moves: readonly StatusMove[],
+  size: number,
+): Map<string, Delta & { bucket: number }> {
+  const out = new Map<string, Delta & { bucket: number }>();
+  const add = (move: StatusMove, status: string, count: number, ms: number, msCount: number) => {
+    const bucket = bucketOf(move.event.timestamp, size);
+    const { event_source, event_category, event_type } = move.event;
+    const key = [bucket, event_source, event_category, event_type, status].join('\u0001');
+    const entry = out.get(key);
+    if (entry) {
+      entry.count += count;
+      entry.processingMs += ms;
+      entry.processingCount += msCount;
+    } else {
+      out.set(key, {
+        bucket,
+        eventSource: event_source,
+        eventCategory: event_category,
+        eventType: event_type,
+        status,
+        count,
+        processingMs: ms,
+        processingCount: msCount,
+      });
+    }
+  };
+  for (const move of moves) {
+    if (move.from === move.to) continue;
+    const leaving = move.from === 'processed' && move.previousProcessingMs !== undefined;
+    add(move, move.from, -1, leaving ? -move.previousProcessingMs! : 0, leaving ? -1 : 0);
+    const arriving = move.to === 'processed' && move.processingMs !== undefined;
+    add(move, move.to, 1, arriving ? move.processingMs! : 0, arriving ? 1 : 0);
+  }
+  for (const [key, delta] of out) {
+    if (delta.count === 0 && delta.processingMs === 0 && delta.processingCount === 0) out.delete(key);
+  }
+  return out;
+}
+
+/**
+ * Moves status counts (and processing-time sums) in the caller's transaction, the one that
+ * changes the events' status, so statistics stay exact. Same lock order as appends: hourly rows,
+ * then daily rows, each in sorted key order.
+ */
+export async function moveStatus(tx: Queryable, moves: readonly StatusMove[]): Promise<void> {
+  if (moves.length === 0) return;
+  await upsert(tx, 'stats_hourly', moveDeltas(moves, HOUR));
+  await upsert(tx, 'stats_daily', moveDeltas(moves, DAY));
+}
+
 export const BUCKET = { HOUR, DAY } as const;

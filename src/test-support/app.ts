@@ -3,6 +3,7 @@ import { buildApp, startWorkers, type App, type Workers } from '../app.js';
 import type { Bus } from '../bus/bus.js';
 import { createMemoryBus } from '../bus/memory.js';
 import { loadConfig, type Config } from '../config.js';
+import type { ProcessorTypes } from '../processing/processor-type.js';
 import type { Db } from '../store/db.js';
 import { createEventStore, type EventStore } from '../store/index.js';
 import { openTestDb, type StoreKind } from './db.js';
@@ -14,14 +15,18 @@ export interface TestApp {
   bus: Bus;
   config: Config;
   url?: string;
+  /** The background workers, when started. */
+  workers?: Workers;
   close(): Promise<void>;
 }
 
 export interface TestAppOptions {
   /** The bus (default: a new in-process bus); closed by `close()`. */
   bus?: Bus;
-  /** Also run the background workers (outbox relay, NATS ingest consumers), as `main.ts` does. */
+  /** Also run the background workers (outbox relay, processing, NATS ingest consumers), as `main.ts` does. */
   workers?: boolean;
+  /** Processor types of an embedding program, given to both `buildApp` and `startWorkers`. */
+  processorTypes?: ProcessorTypes;
 }
 
 export async function startTestApp(
@@ -32,10 +37,18 @@ export async function startTestApp(
   const opened = await openTestDb(kind);
   const config = loadConfig({ LOG_LEVEL: 'silent', ...env });
   let workers: Workers | undefined;
-  const store = createEventStore(opened.db, { onAppended: () => workers?.relay.poke() });
+  const store = createEventStore(opened.db, { onAppended: () => workers?.onAppended() });
   const bus = options.bus ?? createMemoryBus();
-  if (options.workers) workers = startWorkers({ db: opened.db, bus, store, config });
-  const app = await buildApp({ config, store, bus, logger: false });
+  const processorTypes = options.processorTypes;
+  if (options.workers) workers = startWorkers({ db: opened.db, bus, store, config, processorTypes });
+  const app = await buildApp({
+    config,
+    store,
+    bus,
+    logger: false,
+    processorTypes,
+    pokeProcessing: () => workers?.processing?.poke(),
+  });
   await app.http.ready();
   return {
     app,
@@ -44,6 +57,7 @@ export async function startTestApp(
     bus,
     config,
     url: opened.url,
+    workers,
     close: async () => {
       await app.http.close();
       await store.drain();

@@ -85,9 +85,40 @@ export default async function setup(project: TestProject): Promise<void> {
     if (!(await natsReachable(natsUrl)))
       throw new Error(`NATS at ${natsUrl} is not reachable after provisioning`);
   }
+  // Redis and RabbitMQ for the processor tests (src/processing).
+  const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const amqpUrl = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+  for (const [name, url] of [
+    ['redis', redisUrl],
+    ['rabbitmq', amqpUrl],
+  ] as const) {
+    if (await portOpen(url)) continue;
+    if (process.env[name === 'redis' ? 'TEST_REDIS_URL' : 'TEST_AMQP_URL'])
+      throw new Error(`${url} is not reachable`);
+    execFileSync('bash', ['scripts/ensure-services.sh', name], { stdio: 'inherit' });
+    if (!(await portOpen(url))) throw new Error(`${name} at ${url} is not reachable after provisioning`);
+  }
+  project.provide('redisUrl', redisUrl);
+  project.provide('amqpUrl', amqpUrl);
   project.provide('natsUrl', natsUrl);
   project.provide('pgAdminUrl', adminUrl);
   project.provide('pgTemplate', template);
+}
+
+async function portOpen(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    socket.setTimeout(3000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 async function natsReachable(url: string): Promise<boolean> {
@@ -109,6 +140,8 @@ async function natsReachable(url: string): Promise<boolean> {
 declare module 'vitest' {
   export interface ProvidedContext {
     natsUrl: string;
+    redisUrl: string;
+    amqpUrl: string;
     pgAdminUrl: string;
     pgTemplate: string;
   }

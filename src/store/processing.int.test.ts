@@ -1,0 +1,89 @@
+/** Claims and leases at the SQL level: exclusive claims, expiry and take-over, stale completions refused. */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { normalizeCreate } from '../domain/event.js';
+import { openTestDb, type OpenedDb } from '../test-support/db.js';
+import { STORE_KINDS } from '../test-support/app.js';
+import { waitUntil } from '../test-support/wait.js';
+import { createEventStore, type EventStore } from './index.js';
+import {
+  claimEvents,
+  completeEvents,
+  releaseEvents,
+  type ClaimedEvent,
+  type EventCompletion,
+} from './processing.js';
+
+const done = (event: ClaimedEvent): EventCompletion => ({
+  event,
+  status: 'processed',
+  processors: [],
+  error_message: null,
+  retry_count: 0,
+  retry_after_ms: null,
+  results: [],
+  message: null,
+});
+
+describe.each(STORE_KINDS)('processing claims (%s)', (kind) => {
+  let opened: OpenedDb;
+  let store: EventStore;
+  beforeAll(async () => {
+    opened = await openTestDb(kind);
+    store = createEventStore(opened.db);
+  });
+  afterAll(async () => {
+    await store?.drain();
+    await opened?.close();
+  });
+
+  async function append(n: number, type: string): Promise<string[]> {
+    const events = Array.from({ length: n }, (_, i) => {
+      const normalized = normalizeCreate({ event_type: type, data: { i } }, 'body', () => new Date());
+      if (!normalized.ok) throw new Error('invalid');
+      return normalized.event;
+    });
+    const outcome = await store.append({ events });
+    if (outcome.type !== 'appended') throw new Error('rejected');
+    return outcome.events.map((e) => e.event.event_id);
+  }
+
+  const status = async (ids: string[]) =>
+    (
+      await opened.db.query<{ status: string }>(
+        'SELECT status FROM event.events WHERE event_id = ANY($1::text[]) ORDER BY position',
+        [ids],
+      )
+    ).rows.map((r) => r.status);
+
+  it('claims are exclusive, oldest first; an expired claim is taken over and its holder cannot complete', async () => {
+    const ids = await append(5, `claims.${randomUUID()}`);
+    const firstToken = randomUUID();
+    const first = await claimEvents(opened.db, { limit: 3, leaseMs: 200, token: firstToken });
+    expect(first.map((e) => e.event_id)).toEqual(ids.slice(0, 3));
+    expect(first.every((e) => e.previous_status === 'pending')).toBe(true);
+    // The others are still free; the claimed ones are not offered again while the lease holds.
+    const secondToken = randomUUID();
+    const second = await claimEvents(opened.db, { limit: 10, leaseMs: 60_000, token: secondToken });
+    expect(second.map((e) => e.event_id)).toEqual(ids.slice(3));
+    expect(await status(ids)).toEqual(Array(5).fill('processing'));
+
+    // The first lease expires: another run takes those events over.
+    const thirdToken = randomUUID();
+    let third: ClaimedEvent[] = [];
+    await waitUntil('lease expired', async () => {
+      third = await claimEvents(opened.db, { limit: 10, leaseMs: 60_000, token: thirdToken });
+      return third.length > 0;
+    });
+    expect(third.map((e) => e.event_id)).toEqual(ids.slice(0, 3));
+    expect(third.every((e) => e.previous_status === 'processing')).toBe(true);
+
+    // The first holder's completion is refused: the events belong to the third run now.
+    const stale = await completeEvents(opened.db, firstToken, first.map(done), []);
+    expect(stale).toEqual({ completed: [], lost: ids.slice(0, 3) });
+    const fresh = await completeEvents(opened.db, thirdToken, third.map(done), []);
+    expect(fresh.completed).toEqual(ids.slice(0, 3));
+    await releaseEvents(opened.db, secondToken, second);
+    expect(await status(ids)).toEqual(['processed', 'processed', 'processed', 'pending', 'pending']);
+  });
+});

@@ -1,0 +1,523 @@
+/**
+ * SQL of processing: the processor registry (`event.event_processors`), the engine's claims
+ * (leased batches of events, `FOR UPDATE SKIP LOCKED`), the completion of a batch (event rows,
+ * processing results, processor counters, rollups and lifecycle messages in one transaction), dead
+ * letters and their retry, and results per event.
+ *
+ * Lock order in every transaction that changes processing state, so none can deadlock another or
+ * an append: event rows → processor rows (sorted by id) → statistics rollups (hourly, then daily,
+ * sorted keys) → the outbox position lock (last, see follower.ts).
+ */
+import { ConflictError, StoreUnavailableError } from '../domain/errors.js';
+import { EventStatus, type StoredEvent } from '../domain/event.js';
+import { isUnavailable, RETRYABLE_SQLSTATES, sqlState, type Db, type Queryable } from './db.js';
+import { enqueueOutbox, type OutboxMessage } from './outbox.js';
+import { moveStatus, type StatusMove } from './rollups.js';
+import { EVENT_COLUMNS } from './rows.js';
+
+export interface ProcessorRow {
+  processor_id: string;
+  processor_name: string;
+  processor_type: string;
+  enabled: boolean;
+  priority: number;
+  filters: Record<string, unknown>;
+  config: Record<string, unknown>;
+  error_count: number;
+  last_error: string | null;
+  last_processed_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export type ProcessorFields = Pick<
+  ProcessorRow,
+  'processor_name' | 'processor_type' | 'enabled' | 'priority' | 'filters' | 'config'
+>;
+
+const PROCESSOR_COLUMNS = `processor_id, processor_name, processor_type, enabled, priority, filters, config,
+  error_count, last_error, last_processed_at, created_at, updated_at`;
+
+/** Turns driver failures into the errors callers handle: 503 for an unreachable store, 409 for a taken name. */
+async function guard<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isUnavailable(error))
+      throw new StoreUnavailableError('The event store is unavailable', { cause: error });
+    if (
+      sqlState(error) === '23505' &&
+      /processor_name/.test((error as { constraint?: string }).constraint ?? (error as Error).message)
+    ) {
+      throw new ConflictError('A processor with this processor_name already exists', { cause: error });
+    }
+    throw error;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registry
+
+export function insertProcessor(db: Queryable, id: string, fields: ProcessorFields): Promise<ProcessorRow> {
+  return guard(async () => {
+    const result = await db.query<ProcessorRow>(
+      `INSERT INTO event.event_processors (processor_id, processor_name, processor_type, enabled, priority, filters, config)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${PROCESSOR_COLUMNS}`,
+      [
+        id,
+        fields.processor_name,
+        fields.processor_type,
+        fields.enabled,
+        fields.priority,
+        JSON.stringify(fields.filters),
+        JSON.stringify(fields.config),
+      ],
+    );
+    return result.rows[0]!;
+  });
+}
+
+export function listProcessors(db: Queryable): Promise<ProcessorRow[]> {
+  return guard(async () => {
+    const result = await db.query<ProcessorRow>(
+      `SELECT ${PROCESSOR_COLUMNS} FROM event.event_processors ORDER BY priority DESC, processor_name`,
+    );
+    return result.rows;
+  });
+}
+
+export function getProcessor(db: Queryable, id: string): Promise<ProcessorRow | null> {
+  return guard(async () => {
+    const result = await db.query<ProcessorRow>(
+      `SELECT ${PROCESSOR_COLUMNS} FROM event.event_processors WHERE processor_id = $1`,
+      [id],
+    );
+    return result.rows[0] ?? null;
+  });
+}
+
+export function updateProcessor(
+  db: Queryable,
+  id: string,
+  fields: ProcessorFields,
+): Promise<ProcessorRow | null> {
+  return guard(async () => {
+    const result = await db.query<ProcessorRow>(
+      `UPDATE event.event_processors
+       SET processor_name = $2, processor_type = $3, enabled = $4, priority = $5, filters = $6, config = $7,
+           updated_at = now()
+       WHERE processor_id = $1 RETURNING ${PROCESSOR_COLUMNS}`,
+      [
+        id,
+        fields.processor_name,
+        fields.processor_type,
+        fields.enabled,
+        fields.priority,
+        JSON.stringify(fields.filters),
+        JSON.stringify(fields.config),
+      ],
+    );
+    return result.rows[0] ?? null;
+  });
+}
+
+export function deleteProcessor(db: Queryable, id: string): Promise<boolean> {
+  return guard(async () => {
+    const result = await db.query('DELETE FROM event.event_processors WHERE processor_id = $1', [id]);
+    return result.rowCount > 0;
+  });
+}
+
+/** Sets `enabled`, or flips it when `enabled` is null; null when there is no such processor. */
+export function toggleProcessor(
+  db: Queryable,
+  id: string,
+  enabled: boolean | null,
+): Promise<ProcessorRow | null> {
+  return guard(async () => {
+    const result = await db.query<ProcessorRow>(
+      `UPDATE event.event_processors SET enabled = COALESCE($2::boolean, NOT enabled), updated_at = now()
+       WHERE processor_id = $1 RETURNING ${PROCESSOR_COLUMNS}`,
+      [id, enabled],
+    );
+    return result.rows[0] ?? null;
+  });
+}
+
+export async function loadEnabledProcessors(db: Queryable): Promise<ProcessorRow[]> {
+  const result = await db.query<ProcessorRow>(
+    `SELECT ${PROCESSOR_COLUMNS} FROM event.event_processors WHERE enabled ORDER BY priority DESC, processor_name`,
+  );
+  return result.rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Claims
+
+/** The condition of an event the engine may claim now. */
+const DUE = `status IN ('pending', 'processing')
+           AND (lease_until IS NULL OR lease_until < now())
+           AND (next_attempt_at IS NULL OR next_attempt_at <= now())`;
+
+export interface ClaimedEvent extends StoredEvent {
+  /** Status before the claim: `pending`, or `processing` when an expired claim was taken over. */
+  previous_status: string;
+}
+
+/**
+ * Claims up to `limit` events that are due (pending and past any retry delay, or held by a claim
+ * that expired), oldest first, skipping rows another transaction holds. They become `processing`
+ * under `token` until `now() + leaseMs`.
+ */
+export async function claimEvents(
+  db: Db,
+  options: { limit: number; leaseMs: number; token: string },
+): Promise<ClaimedEvent[]> {
+  return db.transaction(async (tx) => {
+    // Losing a claim in a database crash is harmless (the events stay pending), so it need not
+    // wait for its WAL flush; completions do wait.
+    await tx.query('SET LOCAL synchronous_commit = off');
+    const result = await tx.query<ClaimedEvent>(
+      `UPDATE event.events AS e
+       SET status = 'processing', lease_until = now() + $2 * interval '1 millisecond', claim_token = $3,
+           updated_at = now()
+       FROM (
+         SELECT position AS claim_position, status AS previous_status FROM event.events
+         WHERE ${DUE}
+         ORDER BY position
+         LIMIT $1
+         FOR UPDATE SKIP LOCKED
+       ) AS c
+       WHERE e.position = c.claim_position
+       RETURNING c.previous_status, ${EVENT_COLUMNS}`,
+      [options.limit, options.leaseMs, options.token],
+    );
+    const events = result.rows.sort((a, b) => a.position - b.position);
+    await moveStatus(
+      tx,
+      events
+        .filter((event) => event.previous_status !== EventStatus.PROCESSING)
+        .map((event) => ({ event, from: event.previous_status, to: EventStatus.PROCESSING })),
+    );
+    return events;
+  });
+}
+
+/**
+ * With no processor enabled at all: claims and completes up to `limit` due events in one
+ * statement, straight to `processed` (no results, no messages). Returns how many.
+ */
+export async function processUnmatchedEvents(db: Db, limit: number): Promise<number> {
+  return db.transaction(async (tx) => {
+    const result = await tx.query<
+      Pick<StoredEvent, 'timestamp' | 'event_source' | 'event_category' | 'event_type' | 'created_at'> & {
+        previous_status: string;
+        processed_at: Date;
+      }
+    >(
+      `UPDATE event.events AS e
+       SET status = 'processed', processed_at = now(), error_message = NULL, lease_until = NULL,
+           claim_token = NULL, next_attempt_at = NULL, updated_at = now()
+       FROM (
+         SELECT position AS claim_position, status AS previous_status FROM event.events
+         WHERE ${DUE}
+         ORDER BY position
+         LIMIT $1
+         FOR UPDATE SKIP LOCKED
+       ) AS c
+       WHERE e.position = c.claim_position
+       RETURNING c.previous_status, e."timestamp", e.event_source, e.event_category, e.event_type,
+         e.processed_at, e.created_at`,
+      [limit],
+    );
+    await moveStatus(
+      tx,
+      result.rows.map((row) => ({
+        event: row,
+        from: row.previous_status,
+        to: EventStatus.PROCESSED,
+        processingMs: row.processed_at.getTime() - row.created_at.getTime(),
+      })),
+    );
+    return result.rows.length;
+  });
+}
+
+/** `(event_id, processor_id)` pairs already recorded as successes, as `event_id\u0001processor_id`. */
+export async function loadSucceeded(db: Queryable, eventIds: readonly string[]): Promise<Set<string>> {
+  if (eventIds.length === 0) return new Set();
+  const result = await db.query<{ event_id: string; processor_id: string }>(
+    `SELECT DISTINCT event_id, processor_id FROM event.processing_results
+     WHERE event_id = ANY($1::text[]) AND status = 'success' AND processor_id IS NOT NULL`,
+    [eventIds],
+  );
+  return new Set(result.rows.map((row) => succeededKey(row.event_id, row.processor_id)));
+}
+
+export const succeededKey = (eventId: string, processorId: string) => `${eventId}\u0001${processorId}`;
+
+// ---------------------------------------------------------------------------------------------
+// Completion
+
+export interface ResultRecord {
+  event_id: string;
+  processor_id: string;
+  processor_name: string;
+  status: 'success' | 'failed' | 'skipped' | 'retry';
+  message: string | null;
+  duration_ms: number;
+  attempt: number;
+  finished_at: Date;
+}
+
+export interface EventCompletion {
+  event: ClaimedEvent;
+  status: 'processed' | 'failed' | 'pending';
+  processors: string[];
+  error_message: string | null;
+  retry_count: number;
+  /** Delay before the next attempt, ms (a scheduled retry); null otherwise. */
+  retry_after_ms: number | null;
+  results: ResultRecord[];
+  /** Lifecycle message announcing the outcome, if any; written only when the claim still holds. */
+  message: OutboxMessage | null;
+}
+
+export interface ProcessorTally {
+  processor_id: string;
+  errors: number;
+  last_error: string | null;
+}
+
+export interface CompletionOutcome {
+  /** Events whose claim still held and whose outcome is written. */
+  completed: string[];
+  /** Events whose claim had expired and been taken by another run: nothing written for them. */
+  lost: string[];
+}
+
+/**
+ * Writes a batch's outcome in one transaction: one UPDATE of the events (only those still held
+ * under `token`), one INSERT of their processing results, the processors' counters, the rollup
+ * status moves and the lifecycle messages. Deadlocks and serialization failures are retried.
+ */
+export async function completeEvents(
+  db: Db,
+  token: string,
+  completions: readonly EventCompletion[],
+  tallies: readonly ProcessorTally[],
+): Promise<CompletionOutcome> {
+  if (completions.length === 0) return { completed: [], lost: [] };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction((tx) => completeInTransaction(tx, token, completions, tallies));
+    } catch (error) {
+      if (RETRYABLE_SQLSTATES.has(sqlState(error) ?? '') && attempt < 5) continue;
+      throw error;
+    }
+  }
+}
+
+async function completeInTransaction(
+  tx: Queryable,
+  token: string,
+  completions: readonly EventCompletion[],
+  tallies: readonly ProcessorTally[],
+): Promise<CompletionOutcome> {
+  const sorted = [...completions].sort((a, b) => a.event.position - b.event.position);
+  const updated = await tx.query<{ position: number; processed_at: Date | null; created_at: Date }>(
+    `UPDATE event.events AS e
+     SET status = c.status,
+         processed_at = CASE WHEN c.status IN ('processed', 'failed') THEN now() ELSE e.processed_at END,
+         processors = ARRAY(SELECT jsonb_array_elements_text(c.processors)),
+         error_message = c.error_message,
+         retry_count = c.retry_count,
+         next_attempt_at = CASE WHEN c.retry_after_ms IS NULL THEN NULL
+                                ELSE now() + c.retry_after_ms * interval '1 millisecond' END,
+         lease_until = NULL,
+         claim_token = NULL,
+         updated_at = now()
+     FROM jsonb_to_recordset($2::jsonb) AS c(position bigint, status text, processors jsonb, error_message text,
+       retry_count integer, retry_after_ms double precision)
+     WHERE e.position = c.position AND e.claim_token = $1::uuid
+     RETURNING e.position, e.processed_at, e.created_at`,
+    [
+      token,
+      JSON.stringify(
+        sorted.map((c) => ({
+          position: c.event.position,
+          status: c.status,
+          processors: c.processors,
+          error_message: c.error_message,
+          retry_count: c.retry_count,
+          retry_after_ms: c.retry_after_ms,
+        })),
+      ),
+    ],
+  );
+  const held = new Map(updated.rows.map((row) => [row.position, row]));
+  const done = sorted.filter((c) => held.has(c.event.position));
+
+  const results = done.flatMap((c) => c.results);
+  if (results.length > 0) {
+    await tx.query(
+      `INSERT INTO event.processing_results
+         (event_id, processor_id, processor_name, status, message, duration_ms, attempt, processed_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::integer[],
+         $7::integer[], $8::timestamptz[])`,
+      [
+        results.map((r) => r.event_id),
+        results.map((r) => r.processor_id),
+        results.map((r) => r.processor_name),
+        results.map((r) => r.status),
+        results.map((r) => r.message),
+        results.map((r) => Math.round(r.duration_ms)),
+        results.map((r) => r.attempt),
+        results.map((r) => r.finished_at.toISOString()),
+      ],
+    );
+  }
+
+  const activeTallies = [...tallies].sort((a, b) => (a.processor_id < b.processor_id ? -1 : 1));
+  if (done.length > 0 && activeTallies.length > 0) {
+    const ids = activeTallies.map((t) => t.processor_id);
+    await tx.query(
+      `SELECT 1 FROM event.event_processors WHERE processor_id = ANY($1::text[]) ORDER BY processor_id FOR UPDATE`,
+      [ids],
+    );
+    await tx.query(
+      `UPDATE event.event_processors AS p
+       SET error_count = p.error_count + t.errors,
+           last_error = COALESCE(t.last_error, p.last_error),
+           last_processed_at = now()
+       FROM unnest($1::text[], $2::integer[], $3::text[]) AS t(processor_id, errors, last_error)
+       WHERE p.processor_id = t.processor_id`,
+      [ids, activeTallies.map((t) => t.errors), activeTallies.map((t) => t.last_error)],
+    );
+  }
+
+  const moves: StatusMove[] = done.map((c) => {
+    const row = held.get(c.event.position)!;
+    return {
+      event: c.event,
+      from: EventStatus.PROCESSING,
+      to: c.status,
+      processingMs:
+        c.status === EventStatus.PROCESSED && row.processed_at
+          ? row.processed_at.getTime() - row.created_at.getTime()
+          : undefined,
+    };
+  });
+  await moveStatus(tx, moves);
+
+  await enqueueOutbox(
+    tx,
+    done.flatMap((c) => (c.message ? [c.message] : [])),
+  );
+  return {
+    completed: done.map((c) => c.event.event_id),
+    lost: sorted.filter((c) => !held.has(c.event.position)).map((c) => c.event.event_id),
+  };
+}
+
+/**
+ * Hands claimed events back untouched (the engine is stopping, or the batch could not run): they
+ * return to `pending` at once instead of waiting for the lease to expire.
+ */
+export async function releaseEvents(db: Db, token: string, events: readonly ClaimedEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await db.transaction(async (tx) => {
+    const result = await tx.query<{ position: number }>(
+      `UPDATE event.events SET status = 'pending', lease_until = NULL, claim_token = NULL, updated_at = now()
+       WHERE position = ANY($1::bigint[]) AND claim_token = $2::uuid RETURNING position`,
+      [events.map((e) => e.position), token],
+    );
+    const released = new Set(result.rows.map((row) => row.position));
+    await moveStatus(
+      tx,
+      events
+        .filter((e) => released.has(e.position))
+        .map((event) => ({ event, from: EventStatus.PROCESSING, to: EventStatus.PENDING })),
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dead letters, retry on demand, results
+
+export function listFailedEvents(
+  db: Queryable,
+  page: { limit: number; offset: number },
+): Promise<{ events: StoredEvent[]; total: number }> {
+  return guard(async () => {
+    const events = await db.query<StoredEvent>(
+      `SELECT ${EVENT_COLUMNS} FROM event.events WHERE status = 'failed' ORDER BY position DESC LIMIT $1 OFFSET $2`,
+      [page.limit, page.offset],
+    );
+    const total = await db.query<{ n: number }>(
+      `SELECT count(*)::bigint AS n FROM event.events WHERE status = 'failed'`,
+    );
+    return { events: events.rows, total: Number(total.rows[0]?.n ?? 0) };
+  });
+}
+
+export type RetryOutcome =
+  { type: 'retried'; event: StoredEvent } | { type: 'not_found' } | { type: 'not_failed'; status: string };
+
+/** A dead letter back to `pending` with a fresh retry budget; results of earlier attempts stay. */
+export function retryFailedEvent(db: Db, eventId: string): Promise<RetryOutcome> {
+  return guard(() =>
+    db.transaction(async (tx): Promise<RetryOutcome> => {
+      const found = await tx.query<StoredEvent>(
+        `SELECT ${EVENT_COLUMNS} FROM event.events WHERE event_id = $1 FOR UPDATE`,
+        [eventId],
+      );
+      const event = found.rows[0];
+      if (!event) return { type: 'not_found' };
+      if (event.status !== EventStatus.FAILED) return { type: 'not_failed', status: event.status };
+      const updated = await tx.query<StoredEvent>(
+        `UPDATE event.events
+         SET status = 'pending', retry_count = 0, next_attempt_at = NULL, lease_until = NULL, claim_token = NULL,
+             processed_at = NULL, updated_at = now()
+         WHERE position = $1 RETURNING ${EVENT_COLUMNS}`,
+        [event.position],
+      );
+      await moveStatus(tx, [{ event, from: EventStatus.FAILED, to: EventStatus.PENDING }]);
+      return { type: 'retried', event: updated.rows[0]! };
+    }),
+  );
+}
+
+export interface ProcessingResultRow {
+  result_id: number;
+  event_id: string;
+  processor_id: string | null;
+  processor_name: string;
+  status: string;
+  message: string | null;
+  processed_at: Date;
+  duration_ms: number | null;
+  attempt: number | null;
+}
+
+/** An event's processing results, oldest first; null when the event does not exist. */
+export function listResults(
+  db: Queryable,
+  eventId: string,
+  page: { limit: number; offset: number },
+): Promise<{ results: ProcessingResultRow[]; total: number } | null> {
+  return guard(async () => {
+    const exists = await db.query('SELECT 1 FROM event.events WHERE event_id = $1', [eventId]);
+    if (exists.rows.length === 0) return null;
+    const results = await db.query<ProcessingResultRow>(
+      `SELECT result_id, event_id, processor_id, processor_name, status, message, processed_at, duration_ms, attempt
+       FROM event.processing_results WHERE event_id = $1 ORDER BY result_id LIMIT $2 OFFSET $3`,
+      [eventId, page.limit, page.offset],
+    );
+    const total = await db.query<{ n: number }>(
+      'SELECT count(*)::bigint AS n FROM event.processing_results WHERE event_id = $1',
+      [eventId],
+    );
+    return { results: results.rows, total: Number(total.rows[0]?.n ?? 0) };
+  });
+}
