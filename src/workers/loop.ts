@@ -24,8 +24,15 @@ export interface Loop {
 export function startLoop(options: LoopOptions): Loop {
   let stopping = false;
   let wake: (() => void) | null = null;
+  // A poke that arrives while an iteration runs must not be lost: the next pause is skipped.
+  let poked = false;
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
+      if (poked) {
+        poked = false;
+        resolve();
+        return;
+      }
       const timer = setTimeout(done, ms);
       function done() {
         clearTimeout(timer);
@@ -39,6 +46,7 @@ export function startLoop(options: LoopOptions): Loop {
     let failures = 0;
     while (!stopping) {
       try {
+        poked = false;
         const result = await options.iterate();
         failures = 0;
         if (result === 'idle' && !stopping) await pause(options.idleMs);
@@ -63,7 +71,8 @@ export function startLoop(options: LoopOptions): Loop {
       await running;
     },
     poke() {
-      wake?.();
+      if (wake) wake();
+      else poked = true;
     },
   };
 }
