@@ -322,11 +322,14 @@ export function startProcessingEngine(options: EngineOptions): ProcessingEngine 
     const startedAt = performance.now();
     const claimed = await claimEvents(db, { limit: options.batchSize, leaseMs: options.leaseMs, token });
     if (claimed.length === 0) return 'idle';
+    // Read again after the claim: every processor registered before a claimed event was stored is
+    // in this list; the one read before the claim may predate it.
+    const current = await loadEnabledProcessors(db);
     stats.batches++;
     stats.claimed += claimed.length;
     const deadline = startedAt + options.leaseMs - leaseMargin(options.leaseMs);
     try {
-      const processors: ActiveProcessor[] = enabled;
+      const processors: ActiveProcessor[] = current;
       const plans = claimed.map((event) => ({ event, selected: selectProcessors(processors, event) }));
       // Only events that ran before can have recorded successes.
       const ranBefore = plans

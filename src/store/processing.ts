@@ -220,7 +220,10 @@ export async function processUnmatchedEvents(db: Db, limit: number): Promise<num
            claim_token = NULL, next_attempt_at = NULL, updated_at = now()
        FROM (
          SELECT position AS claim_position, status AS previous_status FROM event.events
-         WHERE ${DUE}
+         WHERE (${DUE})
+           -- decided in this statement's snapshot: a processor registered before an event was
+           -- stored is always seen here
+           AND NOT EXISTS (SELECT 1 FROM event.event_processors WHERE enabled)
          ORDER BY position
          LIMIT $1
          FOR UPDATE SKIP LOCKED
