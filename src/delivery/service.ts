@@ -5,7 +5,7 @@
  * subscription's deliveries any more, so no request starts after they return.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { v7 as uuidv7 } from 'uuid';
+import { uuidv7 } from '../domain/ids.js';
 import { envelope, LifecycleSubject } from '../bus/envelope.js';
 import {
   ConflictError,

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import stableStringify from 'fast-json-stable-stringify';
-import { v7 as uuidv7 } from 'uuid';
+import { uuidv7 } from './ids.js';
 import type { FieldProblem } from './errors.js';
 
 export const EventSource = {

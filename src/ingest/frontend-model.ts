@@ -4,7 +4,7 @@
  * published and consumed back (`mapFrontendMessage`), so both roads give the same content hash and
  * a redelivery is an idempotent repeat. Pure.
  */
-import { v7 as uuidv7 } from 'uuid';
+import { uuidv7 } from '../domain/ids.js';
 import {
   EVENT_CATEGORIES,
   EventCategory,

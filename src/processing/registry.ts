@@ -3,7 +3,7 @@
  * type, the filters and the type's config (a bad one is a 422 naming each field) before anything is
  * written; the SQL is in store/processing.ts.
  */
-import { v7 as uuidv7 } from 'uuid';
+import { uuidv7 } from '../domain/ids.js';
 import { NotFoundError, ValidationError, type FieldProblem } from '../domain/errors.js';
 import type { Db } from '../store/db.js';
 import {
