@@ -58,8 +58,24 @@ function overlaps(a: string, b: string): boolean {
 }
 
 export interface MemoryBusOptions {
-  /** Most messages a stream keeps (oldest dropped first). */
+  /**
+   * Most messages a stream keeps (oldest dropped first, a tenth more between trims), and most
+   * message ids it remembers for dedupe (oldest forgotten first, as when they leave the duplicate
+   * window).
+   */
   maxMessagesPerStream?: number;
+}
+
+/** Index of the first message with a sequence above `seq` (messages are in sequence order). */
+function firstAfter(messages: readonly Stored[], seq: number): number {
+  let lo = 0;
+  let hi = messages.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (messages[mid]!.seq <= seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export function createMemoryBus(
@@ -80,14 +96,15 @@ export function createMemoryBus(
     for (const [seq, due] of state.redeliver) {
       if (out.length >= opts.maxBatch) break;
       if (due > now || state.inFlight.has(seq)) continue;
-      const message = stream.messages.find((m) => m.seq === seq);
+      const at = firstAfter(stream.messages, seq - 1);
+      const message = stream.messages[at]?.seq === seq ? stream.messages[at] : undefined;
       state.redeliver.delete(seq);
       if (message) out.push(message);
       else state.pending.delete(seq);
     }
-    for (const message of stream.messages) {
+    for (let i = firstAfter(stream.messages, state.delivered); i < stream.messages.length; i++) {
       if (out.length >= opts.maxBatch) break;
-      if (message.seq <= state.delivered) continue;
+      const message = stream.messages[i]!;
       state.delivered = message.seq;
       if (opts.filterSubjects.some((pattern) => matchesPattern(pattern, message.subject))) out.push(message);
     }
@@ -124,9 +141,12 @@ export function createMemoryBus(
       if (publishOptions?.msgId !== undefined) {
         const at = stream.seen.get(publishOptions.msgId);
         if (at !== undefined && now - at < window) return;
+        // Re-inserted so that the map stays in time order: the oldest ids are its first keys.
+        stream.seen.delete(publishOptions.msgId);
         stream.seen.set(publishOptions.msgId, now);
-        if (stream.seen.size > limit) {
-          for (const [id, time] of stream.seen) if (now - time >= window) stream.seen.delete(id);
+        for (const [id, time] of stream.seen) {
+          if (now - time < window && stream.seen.size <= limit) break;
+          stream.seen.delete(id);
         }
       }
       stream.messages.push({
@@ -136,7 +156,10 @@ export function createMemoryBus(
         headers: { ...publishOptions?.headers },
         time: now,
       });
-      if (stream.messages.length > limit) stream.messages.splice(0, stream.messages.length - limit);
+      // Trimmed in slices of a tenth, not one message per publish (each splice moves the array).
+      if (stream.messages.length > limit + Math.ceil(limit / 10)) {
+        stream.messages.splice(0, stream.messages.length - limit);
+      }
       wake.emit(stream.spec.name);
     },
     consume(opts): Subscription {
