@@ -72,7 +72,7 @@ describe.each(STORE_KINDS)('POST /api/v1/events/batch (%s)', (kind) => {
           data: { i },
           event_source: 'backend',
           event_category: 'user_action',
-          status: 'pending',
+          status: 'processed',
         });
         if (i > 0) expect(event.position).toBeGreaterThan(events[i - 1]!.position);
       });

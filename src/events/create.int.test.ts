@@ -83,7 +83,8 @@ describe.each(STORE_KINDS)('POST /api/v1/events/create (%s)', (kind) => {
         event_type: 'user.registered',
         event_source: 'backend',
         event_category: 'user_action',
-        status: 'pending',
+        // No processor is enabled: nothing to wait for, stored as processed.
+        status: 'processed',
         data: {},
         metadata: {},
         context: null,
@@ -93,7 +94,6 @@ describe.each(STORE_KINDS)('POST /api/v1/events/create (%s)', (kind) => {
         organization_id: null,
         device_id: null,
         correlation_id: null,
-        processed_at: null,
         processors: [],
         error_message: null,
         retry_count: 0,
@@ -108,7 +108,7 @@ describe.each(STORE_KINDS)('POST /api/v1/events/create (%s)', (kind) => {
       expect(event.event_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
       expect(Number.isSafeInteger(event.position)).toBe(true);
       expect(event.position).toBeGreaterThan(0);
-      for (const field of ['timestamp', 'created_at', 'updated_at'] as const) {
+      for (const field of ['timestamp', 'created_at', 'updated_at', 'processed_at'] as const) {
         expect(event[field]).toMatch(ISO);
       }
       const ts = Date.parse(event.timestamp);
@@ -118,6 +118,27 @@ describe.each(STORE_KINDS)('POST /api/v1/events/create (%s)', (kind) => {
       const read = await get(t, `/api/v1/events/${event.event_id}`);
       expect(read.statusCode).toBe(200);
       expect(read.json()).toEqual(event);
+    });
+
+    it('stores an event pending while a processor is enabled, processed while none is', async () => {
+      const register = await post(t, '/api/v1/events/processors', {
+        processor_name: `pending-${kind}`,
+        processor_type: 'publish',
+        config: { subject: 'tests.pending' },
+      });
+      expect(register.statusCode, register.body).toBe(201);
+      const processorId = register.json<{ processor_id: string }>().processor_id;
+      const pending = await post(t, CREATE, { event_type: 'waits.for.processing' });
+      expect(pending.json()).toMatchObject({ status: 'pending', processed_at: null });
+
+      const toggle = await t.app.http.inject({
+        method: 'PUT',
+        url: `/api/v1/events/processors/${processorId}/toggle?enabled=false`,
+      });
+      expect(toggle.statusCode, toggle.body).toBe(200);
+      const processed = await post(t, CREATE, { event_type: 'nothing.to.wait.for' });
+      expect(processed.json()).toMatchObject({ status: 'processed', processors: [] });
+      expect(processed.json<EventJson>().processed_at).toMatch(ISO);
     });
 
     it('stores and returns every optional field', async () => {

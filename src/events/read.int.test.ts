@@ -236,7 +236,7 @@ describe.each(STORE_KINDS)('POST /api/v1/events/query (%s)', (kind) => {
   });
 
   it('filters by status alone', async () => {
-    await expectQuery({ status: 'pending' });
+    await expectQuery({ status: 'processed' });
     const none = await expectQuery({ status: 'failed' });
     expect(none.total).toBe(0);
     expect(none.next_cursor).toBeNull();
@@ -355,7 +355,7 @@ describe.each(STORE_KINDS)('POST /api/v1/events/query (%s)', (kind) => {
       () => ({ event_types: [pick(rand, TYPES), pick(rand, TYPES)] }),
       () => ({ event_source: pick(rand, SOURCES) }),
       () => ({ event_category: pick(rand, CATEGORIES) }),
-      () => ({ status: 'pending' }),
+      () => ({ status: 'processed' }),
       () => ({ event_type: pick(rand, TYPES), event_source: pick(rand, SOURCES) }),
       () => ({ user_id: pick(rand, USERS) }),
       () => ({ stream_id: pick(rand, STREAMS) }),
@@ -535,13 +535,16 @@ function top(counts: Record<string, number>): [string, number][] {
 function expectedStatistics(events: EventJson[], generatedAt: string) {
   const today = Math.floor(Date.parse(generatedAt) / DAY) * DAY;
   const since = (from: number) => events.filter((e) => Date.parse(e.timestamp) >= from).length;
+  const status = (name: string) => events.filter((e) => e.status === name).length;
+  // Same rounding as the service: a percentage with three decimals.
+  const percent = (n: number) => (events.length === 0 ? 0 : Math.round((n / events.length) * 100_000) / 1000);
   return {
     total_events: events.length,
-    pending_events: events.length,
-    processing_events: 0,
-    processed_events: 0,
-    failed_events: 0,
-    archived_events: 0,
+    pending_events: status('pending'),
+    processing_events: status('processing'),
+    processed_events: status('processed'),
+    failed_events: status('failed'),
+    archived_events: status('archived'),
     events_by_source: countBy(events, (e) => e.event_source),
     events_by_category: countBy(events, (e) => e.event_category),
     events_by_type: countBy(events, (e) => e.event_type),
@@ -550,8 +553,8 @@ function expectedStatistics(events: EventJson[], generatedAt: string) {
     events_this_week: since(today - 7 * DAY),
     events_this_month: since(today - 30 * DAY),
     average_processing_time: 0,
-    processing_rate: 0,
-    error_rate: 0,
+    processing_rate: percent(status('processed')),
+    error_rate: percent(status('failed')),
     top_users: top(countBy(events, (e) => e.user_id)).map(([user_id, event_count]) => ({
       user_id,
       event_count,

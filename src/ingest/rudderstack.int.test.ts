@@ -156,7 +156,7 @@ describe.each(STORE_KINDS)('POST /webhooks/rudderstack (%s)', (kind) => {
         context: message.context as object,
         idempotency_key: `segment:${String(message.messageId)}`,
         stream_id: null,
-        status: 'pending',
+        status: 'processed',
       });
       expect(event!.timestamp.toISOString()).toBe('2025-03-01T11:59:59.500Z');
       expect(event!.metadata).toEqual({

@@ -9,9 +9,9 @@ import { StoreUnavailableError, ValidationError } from '../domain/errors.js';
 import type { NewEvent, StoredEvent } from '../domain/event.js';
 import { planGroup, type AppendUnit, type ExistingEvent, type PlannedRow } from './append-plan.js';
 import { isUnavailable, RETRYABLE_SQLSTATES, sqlState, type Db, type Queryable } from './db.js';
-import { EVENTS_SOURCE, lockPositionOrder } from './follower.js';
+import { EVENTS_SOURCE } from './follower.js';
 import { EVENT_COLUMNS } from './rows.js';
-import { addToRollups } from './rollups.js';
+import { appendRollupCtes } from './rollups.js';
 
 export type { AppendUnit } from './append-plan.js';
 
@@ -31,9 +31,23 @@ const MAX_ATTEMPTS = 8;
 
 /** Appends a group of units; never throws for a problem of one unit, only for the store itself. */
 export async function appendGroup(db: Db, units: AppendUnit[]): Promise<AppendOutcome[]> {
+  if (!units.some((unit) => unit.events.some((event) => event.stream))) {
+    // No stream to lock: lookups, then one INSERT statement that is its own transaction (it takes
+    // the position lock, writes every row and the rollups, and commits): one round trip for what
+    // the lock covers instead of three. A duplicate that a concurrent writer stored after the
+    // lookup fails the statement as a whole (no ON CONFLICT here), and so does anything else the
+    // database refuses: then the group takes the transactional path below, which sorts it out.
+    try {
+      return await appendInTransaction(db, units, 'fail');
+    } catch (error) {
+      if (isUnavailable(error)) {
+        throw new StoreUnavailableError('The event store is unavailable', { cause: error });
+      }
+    }
+  }
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction((tx) => appendInTransaction(tx, units));
+      return await db.transaction((tx) => appendInTransaction(tx, units, 'skip'));
     } catch (error) {
       const retryable =
         error instanceof ConcurrentWriteError || RETRYABLE_SQLSTATES.has(sqlState(error) ?? '');
@@ -65,18 +79,22 @@ export async function appendGroup(db: Db, units: AppendUnit[]): Promise<AppendOu
   }
 }
 
-async function appendInTransaction(tx: Queryable, units: AppendUnit[]): Promise<AppendOutcome[]> {
+/**
+ * Lookups, plan, insert. `conflicts`: `skip` inside a transaction (a concurrent duplicate shows up
+ * as a missing row and the transaction is retried), `fail` when the INSERT is its own transaction.
+ */
+async function appendInTransaction(
+  tx: Queryable,
+  units: AppendUnit[],
+  conflicts: 'skip' | 'fail',
+): Promise<AppendOutcome[]> {
   const events = units.flatMap((unit) => unit.events);
   const { byId, byKey } = await findExisting(tx, events);
   const streamVersions = await lockStreams(tx, events);
   const plan = planGroup(units, byId, byKey, streamVersions);
 
-  // Positions are drawn in commit order (follower.ts): as late as possible, after every lookup.
-  if (plan.rows.length > 0) await lockPositionOrder(tx, EVENTS_SOURCE);
-  const inserted = await insertRows(tx, plan.rows);
+  const inserted = await insertRows(tx, plan.rows, conflicts);
   if (inserted.size !== plan.rows.length) throw new ConcurrentWriteError();
-  await updateStreams(tx, plan.rows, inserted);
-  await addToRollups(tx, [...inserted.values()]);
 
   const storedOf = (row: PlannedRow): StoredEvent => inserted.get(row.event.eventId)!;
   return plan.units.map((unit): AppendOutcome => {
@@ -139,7 +157,30 @@ async function lockStreams(tx: Queryable, events: NewEvent[]): Promise<Map<strin
   return new Map(locked.rows.map((row) => [row.stream_id, row.version]));
 }
 
-async function insertRows(tx: Queryable, rows: PlannedRow[]): Promise<Map<string, StoredEvent>> {
+/**
+ * Moves each written stream's head to its newest inserted event (rows are locked by `lockStreams`):
+ * a CTE of the INSERT statement, over its RETURNING rows.
+ */
+const STREAMS_CTE = `
+     streams AS (
+       UPDATE event.event_streams AS s
+       SET version = u.stream_version, last_event_id = u.event_id, last_position = u.position,
+           first_event_id = COALESCE(s.first_event_id, u.first_event_id),
+           first_position = COALESCE(s.first_position, u.first_position), updated_at = now()
+       FROM (SELECT DISTINCT ON (stream_id) stream_id, stream_version, event_id, position,
+               first_value(event_id) OVER first AS first_event_id,
+               first_value(position) OVER first AS first_position
+             FROM inserted WHERE stream_id IS NOT NULL
+             WINDOW first AS (PARTITION BY stream_id ORDER BY stream_version)
+             ORDER BY stream_id, stream_version DESC) AS u
+       WHERE s.stream_id = u.stream_id
+     ),`;
+
+async function insertRows(
+  tx: Queryable,
+  rows: PlannedRow[],
+  conflicts: 'skip' | 'fail',
+): Promise<Map<string, StoredEvent>> {
   if (rows.length === 0) return new Map();
   const records = rows.map(({ event, streamVersion }) => ({
     event_id: event.eventId,
@@ -163,61 +204,37 @@ async function insertRows(tx: Queryable, rows: PlannedRow[]): Promise<Map<string
     idempotency_key: event.idempotencyKey,
     content_hash: event.contentHash,
   }));
-  // One statement for the whole group; ON CONFLICT makes a concurrent duplicate show up as a
-  // missing row (the caller retries the group) instead of an error that would fail it.
+  // One statement for the whole group, which also takes the position lock and counts the rows in
+  // the statistics rollups: the lock is held from here to COMMIT, so everything it covers costs
+  // one round trip (follower.ts: positions are drawn in commit order, as late as possible, after
+  // every lookup; the lock CTE is joined to the rows, so no position is drawn before it is held).
+  // In a transaction, ON CONFLICT makes a concurrent duplicate show up as a missing row (the
+  // caller retries the group) instead of an error that would fail it.
+  // With no processor enabled an event has nothing to wait for: it is stored `processed`, which
+  // spares the engine an UPDATE of every row. Decided in this statement's snapshot: a processor
+  // enabled before the append began is always seen (as in the engine's unmatched path).
   const result = await tx.query<StoredEvent>(
-    `INSERT INTO event.events (event_id, event_type, event_source, event_category, user_id, session_id,
+    `WITH position_order AS MATERIALIZED (SELECT pg_advisory_xact_lock($2::bigint)),
+     inserted AS (
+     INSERT INTO event.events (event_id, event_type, event_source, event_category, user_id, session_id,
        organization_id, device_id, correlation_id, data, metadata, context, properties, "timestamp",
-       stream_id, entity_type, entity_id, stream_version, idempotency_key, content_hash)
+       stream_id, entity_type, entity_id, stream_version, idempotency_key, content_hash, status, processed_at)
      SELECT event_id, event_type, event_source, event_category, user_id, session_id, organization_id,
        device_id, correlation_id, data, metadata, context, properties, "timestamp", stream_id,
-       entity_type, entity_id, stream_version, idempotency_key, content_hash
-     FROM jsonb_to_recordset($1::jsonb) AS r(event_id text, event_type text, event_source text,
+       entity_type, entity_id, stream_version, idempotency_key, content_hash, s.status,
+       CASE WHEN s.status = 'processed' THEN now() END
+     FROM position_order, (SELECT CASE WHEN EXISTS (SELECT 1 FROM event.event_processors WHERE enabled)
+                  THEN 'pending' ELSE 'processed' END AS status) AS s,
+       jsonb_to_recordset($1::jsonb) AS r(event_id text, event_type text, event_source text,
        event_category text, user_id text, session_id text, organization_id text, device_id text,
        correlation_id text, data jsonb, metadata jsonb, context jsonb, properties jsonb,
        "timestamp" timestamptz, stream_id text, entity_type text, entity_id text, stream_version int,
        idempotency_key text, content_hash text)
-     ON CONFLICT DO NOTHING
-     RETURNING ${EVENT_COLUMNS}`,
-    [JSON.stringify(records)],
+     ${conflicts === 'skip' ? 'ON CONFLICT DO NOTHING' : ''}
+     RETURNING ${EVENT_COLUMNS}
+     ),${rows.some((row) => row.event.stream) ? STREAMS_CTE : ''}${appendRollupCtes('inserted')}
+     SELECT * FROM inserted`,
+    [JSON.stringify(records), EVENTS_SOURCE.lockKey],
   );
   return new Map(result.rows.map((row) => [row.event_id, row]));
-}
-
-async function updateStreams(
-  tx: Queryable,
-  rows: PlannedRow[],
-  inserted: Map<string, StoredEvent>,
-): Promise<void> {
-  const last = new Map<string, StoredEvent>();
-  const first = new Map<string, StoredEvent>();
-  for (const row of rows) {
-    if (!row.event.stream) continue;
-    const stored = inserted.get(row.event.eventId)!;
-    const id = row.event.stream.streamId;
-    if (!first.has(id)) first.set(id, stored);
-    last.set(id, stored);
-  }
-  if (last.size === 0) return;
-  const ids = [...last.keys()];
-  await tx.query(
-    `UPDATE event.event_streams s
-     SET version = u.version,
-         last_event_id = u.last_event_id,
-         last_position = u.last_position,
-         first_event_id = COALESCE(s.first_event_id, u.first_event_id),
-         first_position = COALESCE(s.first_position, u.first_position),
-         updated_at = now()
-     FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::text[], $6::bigint[])
-       AS u(stream_id, version, last_event_id, last_position, first_event_id, first_position)
-     WHERE s.stream_id = u.stream_id`,
-    [
-      ids,
-      ids.map((id) => last.get(id)!.stream_version),
-      ids.map((id) => last.get(id)!.event_id),
-      ids.map((id) => last.get(id)!.position),
-      ids.map((id) => first.get(id)!.event_id),
-      ids.map((id) => first.get(id)!.position),
-    ],
-  );
 }

@@ -9,6 +9,7 @@ import { createEventStore, type EventStore } from './index.js';
 import {
   claimEvents,
   completeEvents,
+  insertProcessor,
   releaseEvents,
   type ClaimedEvent,
   type EventCompletion,
@@ -31,6 +32,15 @@ describe.each(STORE_KINDS)('processing claims (%s)', (kind) => {
   beforeAll(async () => {
     opened = await openTestDb(kind);
     store = createEventStore(opened.db);
+    // An enabled processor, so that appended events wait for processing (no engine runs here).
+    await insertProcessor(opened.db, randomUUID(), {
+      processor_name: 'claims',
+      processor_type: 'publish',
+      enabled: true,
+      priority: 0,
+      filters: {},
+      config: { subject: 'tests.claims' },
+    });
   });
   afterAll(async () => {
     await store?.drain();

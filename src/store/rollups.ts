@@ -1,7 +1,6 @@
 /**
  * Statistics rollups, kept in the same transaction as the change they count: appends add to
- * them, status changes move counts between statuses. Keys are upserted in sorted order so that
- * concurrent transactions take row locks in the same order and cannot deadlock.
+ * them (in the INSERT statement itself), status changes move counts between statuses.
  */
 import type { StoredEvent } from '../domain/event.js';
 import type { Queryable } from './db.js';
@@ -23,89 +22,38 @@ export function bucketOf(time: Date, size: number): number {
   return Math.floor(time.getTime() / size) * size;
 }
 
-/** Aggregates per bucket and dimension key; pure, exported for tests. */
-export function aggregate(
-  events: readonly StoredEvent[],
-  size: number,
-  status: (event: StoredEvent) => string = (event) => event.status,
-  sign = 1,
-): Map<string, Delta & { bucket: number }> {
-  const out = new Map<string, Delta & { bucket: number }>();
-  for (const event of events) {
-    const bucket = bucketOf(event.timestamp, size);
-    const key = [bucket, event.event_source, event.event_category, event.event_type, status(event)].join(
-      '\u0001',
-    );
-    const entry = out.get(key);
-    if (entry) {
-      entry.count += sign;
-    } else {
-      out.set(key, {
-        bucket,
-        eventSource: event.event_source,
-        eventCategory: event.event_category,
-        eventType: event.event_type,
-        status: status(event),
-        count: sign,
-        processingMs: 0,
-        processingCount: 0,
-      });
-    }
-  }
-  return out;
-}
+/**
+ * Rollup rows are locked in one order by every statement that changes them (appends and status
+ * moves): hourly rows before daily rows (two CTEs of one statement, in this order), and within a
+ * table by this key order, so that concurrent transactions cannot deadlock on them.
+ */
+const KEY_ORDER = `bucket, event_source COLLATE "C", event_category COLLATE "C", event_type COLLATE "C",
+  status COLLATE "C"`;
 
-async function upsert(
-  tx: Queryable,
-  table: 'stats_hourly' | 'stats_daily',
-  deltas: Map<string, Delta & { bucket: number }>,
-) {
-  if (deltas.size === 0) return;
-  const rows = [...deltas.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, d]) => d);
-  await tx.query(
-    `INSERT INTO event.${table} AS t (bucket, event_source, event_category, event_type, status, event_count,
-       processing_ms_sum, processing_count)
-     SELECT to_timestamp(d.bucket / 1000.0), d.event_source, d.event_category, d.event_type, d.status, d.event_count,
-       d.processing_ms_sum, d.processing_count
-     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::float8[], $8::bigint[])
-       WITH ORDINALITY AS d(bucket, event_source, event_category, event_type, status, event_count, processing_ms_sum,
-         processing_count, ord)
-     ORDER BY d.ord
-     ON CONFLICT (bucket, event_source, event_category, event_type, status) DO UPDATE
-     SET event_count = t.event_count + excluded.event_count,
-         processing_ms_sum = t.processing_ms_sum + excluded.processing_ms_sum,
-         processing_count = t.processing_count + excluded.processing_count`,
-    [
-      rows.map((d) => d.bucket),
-      rows.map((d) => d.eventSource),
-      rows.map((d) => d.eventCategory),
-      rows.map((d) => d.eventType),
-      rows.map((d) => d.status),
-      rows.map((d) => d.count),
-      rows.map((d) => d.processingMs),
-      rows.map((d) => d.processingCount),
-    ],
-  );
-}
-
-/** Counts newly appended events. */
-export async function addToRollups(tx: Queryable, events: readonly StoredEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  await upsert(tx, 'stats_hourly', aggregate(events, HOUR));
-  await upsert(tx, 'stats_daily', aggregate(events, DAY));
-  const perUser = new Map<string, number>();
-  for (const event of events) {
-    if (event.user_id !== null) perUser.set(event.user_id, (perUser.get(event.user_id) ?? 0) + 1);
-  }
-  if (perUser.size === 0) return;
-  const users = [...perUser.keys()].sort();
-  await tx.query(
-    `INSERT INTO event.stats_users AS t (user_id, event_count)
-     SELECT u.user_id, u.event_count FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS u(user_id, event_count, ord)
-     ORDER BY u.ord
-     ON CONFLICT (user_id) DO UPDATE SET event_count = t.event_count + excluded.event_count`,
-    [users, users.map((user) => perUser.get(user))],
-  );
+/**
+ * CTEs that count newly appended events, for the statement that inserts them: `rows` names an
+ * earlier CTE (the INSERT's RETURNING) with the event columns. Buckets are UTC hours and days.
+ */
+export function appendRollupCtes(rows: string): string {
+  const bucketed = (table: 'stats_hourly' | 'stats_daily', unit: 'hour' | 'day') => `
+  ${table} AS (
+    INSERT INTO event.${table} AS t (bucket, event_source, event_category, event_type, status, event_count,
+      processing_ms_sum, processing_count)
+    SELECT bucket, event_source, event_category, event_type, status, event_count, 0, 0
+    FROM (SELECT date_trunc('${unit}', "timestamp", 'UTC') AS bucket, event_source, event_category, event_type,
+            status, count(*) AS event_count
+          FROM ${rows} GROUP BY 1, 2, 3, 4, 5) AS d
+    ORDER BY ${KEY_ORDER}
+    ON CONFLICT (bucket, event_source, event_category, event_type, status) DO UPDATE
+    SET event_count = t.event_count + excluded.event_count
+  )`;
+  return `${bucketed('stats_hourly', 'hour')},${bucketed('stats_daily', 'day')},
+  stats_users AS (
+    INSERT INTO event.stats_users AS t (user_id, event_count)
+    SELECT user_id, count(*) FROM ${rows} WHERE user_id IS NOT NULL
+    GROUP BY user_id ORDER BY user_id COLLATE "C"
+    ON CONFLICT (user_id) DO UPDATE SET event_count = t.event_count + excluded.event_count
+  )`;
 }
 
 /**
@@ -121,7 +69,7 @@ export interface StatusMove {
   previousProcessingMs?: number;
 }
 
-/** Nets status moves into per-bucket deltas (keys as `aggregate`'s); pure, exported for tests. */
+/** Nets status moves into per-bucket deltas (per bucket, dimensions and status); pure, exported for tests. */
 export function moveDeltas(
   moves: readonly StatusMove[],
   size: number,
@@ -164,13 +112,44 @@ export function moveDeltas(
 
 /**
  * Moves status counts (and processing-time sums) in the caller's transaction, the one that
- * changes the events' status, so statistics stay exact. Same lock order as appends: hourly rows,
- * then daily rows, each in sorted key order.
+ * changes the events' status, so statistics stay exact. One statement, locking rows in the same
+ * order as appends (KEY_ORDER).
  */
 export async function moveStatus(tx: Queryable, moves: readonly StatusMove[]): Promise<void> {
   if (moves.length === 0) return;
-  await upsert(tx, 'stats_hourly', moveDeltas(moves, HOUR));
-  await upsert(tx, 'stats_daily', moveDeltas(moves, DAY));
+  const hourly = [...moveDeltas(moves, HOUR).values()];
+  const daily = [...moveDeltas(moves, DAY).values()];
+  if (hourly.length === 0 && daily.length === 0) return;
+  const upsert = (table: 'stats_hourly' | 'stats_daily', first: number) => `
+  ${table} AS (
+    INSERT INTO event.${table} AS t (bucket, event_source, event_category, event_type, status, event_count,
+      processing_ms_sum, processing_count)
+    SELECT to_timestamp(d.bucket / 1000.0) AS bucket, d.event_source, d.event_category, d.event_type, d.status,
+      d.event_count, d.processing_ms_sum, d.processing_count
+    FROM unnest($${first}::bigint[], $${first + 1}::text[], $${first + 2}::text[], $${first + 3}::text[],
+      $${first + 4}::text[], $${first + 5}::bigint[], $${first + 6}::float8[], $${first + 7}::bigint[])
+      AS d(bucket, event_source, event_category, event_type, status, event_count, processing_ms_sum,
+        processing_count)
+    ORDER BY ${KEY_ORDER}
+    ON CONFLICT (bucket, event_source, event_category, event_type, status) DO UPDATE
+    SET event_count = t.event_count + excluded.event_count,
+        processing_ms_sum = t.processing_ms_sum + excluded.processing_ms_sum,
+        processing_count = t.processing_count + excluded.processing_count
+  )`;
+  const columns = (deltas: (Delta & { bucket: number })[]) => [
+    deltas.map((d) => d.bucket),
+    deltas.map((d) => d.eventSource),
+    deltas.map((d) => d.eventCategory),
+    deltas.map((d) => d.eventType),
+    deltas.map((d) => d.status),
+    deltas.map((d) => d.count),
+    deltas.map((d) => d.processingMs),
+    deltas.map((d) => d.processingCount),
+  ];
+  await tx.query(`WITH ${upsert('stats_hourly', 1)},${upsert('stats_daily', 9)} SELECT 1`, [
+    ...columns(hourly),
+    ...columns(daily),
+  ]);
 }
 
 export const BUCKET = { HOUR, DAY } as const;
