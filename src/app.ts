@@ -216,8 +216,11 @@ export interface Workers {
   processing: ProcessingEngine | null;
   /** Webhook delivery: the fan-out and the delivery engine. */
   delivery: DeliveryWorkers;
-  /** Wakes what follows new events (the relay, the processing engine): call after each append. */
-  onAppended(): void;
+  /**
+   * Wakes what follows new events (the relay, the delivery fan-out; the processing engine when
+   * some of them wait for processing): call after each append.
+   */
+  onAppended(appended: { pending: boolean }): void;
   stop(): Promise<void>;
 }
 
@@ -305,9 +308,9 @@ export function startWorkers(deps: WorkerDeps): Workers {
     relay,
     processing,
     delivery,
-    onAppended() {
+    onAppended(appended) {
       relay.poke();
-      processing?.poke();
+      if (appended.pending) processing?.poke();
       delivery.poke();
     },
     async stop() {

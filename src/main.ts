@@ -25,10 +25,10 @@ async function main(): Promise<void> {
   const bus = await openBus(config, logger);
   // The store wakes the relay and the processing engine after each commit; the workers append
   // through the store.
-  let onAppended = () => {};
-  const store = createEventStore(db, { onAppended: () => onAppended() });
+  let onAppended = (_appended: { pending: boolean }) => {};
+  const store = createEventStore(db, { onAppended: (appended) => onAppended(appended) });
   const workers = startWorkers({ db, bus, store, config, logger });
-  onAppended = () => workers.onAppended();
+  onAppended = (appended) => workers.onAppended(appended);
   const app = await buildApp({
     config,
     store,

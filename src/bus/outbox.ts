@@ -24,12 +24,16 @@ import { envelope, LifecycleSubject } from './envelope.js';
 /** Arbitrary constant: "event-service outbox relay". */
 export const RELAY_LEASE_KEY = 7_235_180_043;
 
+const CHECKPOINT_EVERY_MS = 200;
+
 export interface RelayOptions {
   db: Db;
   bus: Bus;
   logger?: Logger;
   batchSize?: number;
   idleMs?: number;
+  /** Least time between two runs under a stream of appends (loop.ts), ms. */
+  minIntervalMs?: number;
   now?: () => Date;
 }
 
@@ -51,6 +55,9 @@ interface Followed<T extends { position: number }> {
   source: FollowSource;
   /** Last published position; null until loaded from the database. */
   checkpoint: number | null;
+  /** Last position written to the database, and when. */
+  saved: number;
+  savedAt: number;
   toMessage(row: T): { subject: string; msgId: string; data: Uint8Array; headers?: Record<string, string> };
 }
 
@@ -71,6 +78,8 @@ export function startOutboxRelay(options: RelayOptions): Relay {
     name: 'event.stored',
     source: EVENTS_SOURCE,
     checkpoint: null,
+    saved: 0,
+    savedAt: 0,
     toMessage: (event) => ({
       subject: LifecycleSubject.STORED,
       msgId: event.event_id,
@@ -81,6 +90,8 @@ export function startOutboxRelay(options: RelayOptions): Relay {
     name: 'outbox',
     source: OUTBOX_SOURCE,
     checkpoint: null,
+    saved: 0,
+    savedAt: 0,
     toMessage: (row) => ({
       subject: row.subject,
       msgId: row.msg_id,
@@ -89,12 +100,31 @@ export function startOutboxRelay(options: RelayOptions): Relay {
     }),
   };
 
+  /**
+   * Writes the checkpoint at most every CHECKPOINT_EVERY_MS while publishing goes on (and at
+   * stop): after a crash the relay publishes again what followed the last written one, and the
+   * stream drops those repeats by message id (its duplicate window is minutes long).
+   */
+  async function persist<T extends { position: number }>(followed: Followed<T>, force: boolean) {
+    if (followed.checkpoint === null || followed.checkpoint === followed.saved) return;
+    if (!force && Date.now() - followed.savedAt < CHECKPOINT_EVERY_MS) return;
+    await saveCheckpoint(db, followed.name, followed.checkpoint);
+    followed.saved = followed.checkpoint;
+    followed.savedAt = Date.now();
+  }
+
   async function relay<T extends { position: number; created_at: Date }>(
     followed: Followed<T>,
   ): Promise<boolean> {
-    followed.checkpoint ??= await loadCheckpoint(db, followed.name);
+    if (followed.checkpoint === null) {
+      followed.checkpoint = followed.saved = await loadCheckpoint(db, followed.name);
+      followed.savedAt = Date.now();
+    }
     const result = await readNext<T>(db, followed.checkpoint, batchSize, followed.source);
-    if (result.events.length === 0) return false;
+    if (result.events.length === 0) {
+      await persist(followed, true);
+      return false;
+    }
     // Sent in order on one connection, acknowledged together.
     const settled = await Promise.allSettled(
       result.events.map((row) => {
@@ -105,14 +135,12 @@ export function startOutboxRelay(options: RelayOptions): Relay {
     const firstFailure = settled.findIndex((s) => s.status === 'rejected');
     if (firstFailure >= 0) {
       // Keep what the stream acknowledged in order; the rest is published again later.
-      if (firstFailure > 0) {
-        followed.checkpoint = result.events[firstFailure - 1]!.position;
-        await saveCheckpoint(db, followed.name, followed.checkpoint);
-      }
+      if (firstFailure > 0) followed.checkpoint = result.events[firstFailure - 1]!.position;
+      await persist(followed, true);
       throw (settled[firstFailure] as PromiseRejectedResult).reason;
     }
-    await saveCheckpoint(db, followed.name, result.checkpoint);
     followed.checkpoint = result.checkpoint;
+    await persist(followed, false);
     const last = result.events[result.events.length - 1]!;
     stats.published += result.events.length;
     stats.lastLagMs = now().getTime() - last.created_at.getTime();
@@ -123,6 +151,7 @@ export function startOutboxRelay(options: RelayOptions): Relay {
     name: 'outbox-relay',
     logger,
     idleMs: options.idleMs ?? 20,
+    minIntervalMs: options.minIntervalMs ?? 10,
     iterate: async () => {
       if (!lease || lease.lost) {
         lease = await db.tryLease(RELAY_LEASE_KEY);
@@ -144,6 +173,13 @@ export function startOutboxRelay(options: RelayOptions): Relay {
     poke: () => loop.poke(),
     async stop() {
       await loop.stop();
+      if (lease && !lease.lost) {
+        for (const followed of [events, outbox] as Followed<{ position: number }>[]) {
+          await persist(followed, true).catch((error: unknown) =>
+            logger?.warn({ err: error, checkpoint: followed.name }, 'outbox relay: checkpoint not saved'),
+          );
+        }
+      }
       await lease?.release();
       stats.leader = false;
     },

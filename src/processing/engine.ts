@@ -384,7 +384,7 @@ export function startProcessingEngine(options: EngineOptions): ProcessingEngine 
   }
 
   const loops = Array.from({ length: Math.max(1, options.parallelBatches ?? 1) }, (_, index) =>
-    startLoop({ name: `processing-${index}`, iterate, idleMs: options.pollMs, logger }),
+    startLoop({ name: `processing-${index}`, iterate, idleMs: options.pollMs, minIntervalMs: 10, logger }),
   );
   return {
     poke: () => loops.forEach((loop) => loop.poke()),

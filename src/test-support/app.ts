@@ -37,7 +37,7 @@ export async function startTestApp(
   const opened = await openTestDb(kind);
   const config = loadConfig({ LOG_LEVEL: 'silent', ...env });
   let workers: Workers | undefined;
-  const store = createEventStore(opened.db, { onAppended: () => workers?.onAppended() });
+  const store = createEventStore(opened.db, { onAppended: (appended) => workers?.onAppended(appended) });
   const bus = options.bus ?? createMemoryBus();
   const processorTypes = options.processorTypes;
   if (options.workers) workers = startWorkers({ db: opened.db, bus, store, config, processorTypes });
