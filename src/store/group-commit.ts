@@ -7,6 +7,12 @@
 export interface GroupCommitOptions<I> {
   /** Transactions in flight at once. */
   maxInFlight: number;
+  /**
+   * With one transaction in flight, another starts only when at least this much weight is queued
+   * (default 0: whenever one may). Small groups gain nothing from running beside another that
+   * holds a lock they need; large ones overlap their client-side work with the other's.
+   */
+  parallelWeight?: number;
   /** Upper bound on the summed weight of one group (e.g. events). */
   maxGroupWeight: number;
   weight: (item: I) => number;
@@ -21,6 +27,7 @@ interface Pending<I, O> {
 export class GroupCommitter<I, O> {
   private readonly queue: Pending<I, O>[] = [];
   private inFlight = 0;
+  private queuedWeight = 0;
   private readonly idle: (() => void)[] = [];
 
   /** `run` gets a group and answers one outcome per item, in order; a throw rejects the whole group. */
@@ -32,6 +39,7 @@ export class GroupCommitter<I, O> {
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
+      this.queuedWeight += this.options.weight(item);
       this.pump();
     });
   }
@@ -48,6 +56,7 @@ export class GroupCommitter<I, O> {
 
   private pump(): void {
     while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
+      if (this.inFlight > 0 && this.queuedWeight < (this.options.parallelWeight ?? 0)) return;
       const group: Pending<I, O>[] = [];
       let weight = 0;
       while (this.queue.length > 0) {
@@ -56,6 +65,7 @@ export class GroupCommitter<I, O> {
         if (group.length > 0 && weight + w > this.options.maxGroupWeight) break;
         group.push(this.queue.shift()!);
         weight += w;
+        this.queuedWeight -= w;
       }
       this.inFlight++;
       void this.execute(group);

@@ -48,4 +48,32 @@ describe('GroupCommitter', () => {
     ]);
     await committer.drain();
   });
+
+  it('starts a second group beside the first only when enough weight is queued', async () => {
+    const started: number[][] = [];
+    const releases: (() => void)[] = [];
+    const committer = new GroupCommitter<number, number>(
+      async (items) => {
+        started.push(items);
+        await new Promise<void>((r) => releases.push(r));
+        return items;
+      },
+      { maxInFlight: 2, maxGroupWeight: 100, weight: (i) => i, parallelWeight: 10 },
+    );
+    const all = [committer.submit(1), committer.submit(2), committer.submit(3)];
+    expect(started).toEqual([[1]]); // 5 queued: below 10, the small ones wait
+    all.push(committer.submit(6));
+    expect(started).toEqual([[1], [2, 3, 6]]); // 11 queued: a second group starts
+    all.push(committer.submit(4));
+    expect(started).toHaveLength(2); // two in flight at most
+    releases[0]!();
+    await all[0];
+    expect(started).toHaveLength(2); // one in flight, 4 queued: below 10, it waits
+    releases[1]!();
+    await all[1];
+    expect(started[2]).toEqual([4]);
+    releases[2]!();
+    expect(await Promise.all(all)).toEqual([1, 2, 3, 6, 4]);
+    await committer.drain();
+  });
 });
