@@ -10,16 +10,18 @@ import { GroupCommitter } from './group-commit.js';
 import {
   getEvent,
   queryEvents,
+  listStreams,
   readStream,
   type EventFilter,
   type EventPage,
   type PageRequest,
+  type StreamList,
   type StreamRead,
 } from './reads.js';
 import { getStatistics, type Statistics, type StatisticsFilter } from './statistics.js';
 
 export type { AppendOutcome, AppendUnit, AppendedEvent } from './append.js';
-export type { Cursor, EventFilter, EventPage, PageRequest, StreamRead } from './reads.js';
+export type { Cursor, EventFilter, EventPage, PageRequest, StreamList, StreamRead } from './reads.js';
 export type { Statistics, StatisticsFilter } from './statistics.js';
 
 export interface EventStore {
@@ -30,6 +32,7 @@ export interface EventStore {
   appendEach(units: AppendUnit[]): Promise<AppendOutcome[]>;
   getEvent(eventId: string): Promise<StoredEvent | null>;
   queryEvents(filter: EventFilter, page: PageRequest): Promise<EventPage>;
+  listStreams(options: { entityType?: string; limit: number; offset: number }): Promise<StreamList>;
   readStream(
     streamId: string,
     options: { fromVersion?: number; direction: 'forward' | 'backward'; limit: number },
@@ -98,6 +101,7 @@ export function createEventStore(db: Db, options: StoreOptions = {}): EventStore
     appendEach: async (units) => (units.length === 0 ? [] : committer.submit(units)),
     getEvent: (eventId) => guarded(() => getEvent(db, eventId)),
     queryEvents: (filter, page) => guarded(() => queryEvents(db, filter, page)),
+    listStreams: (listOptions) => guarded(() => listStreams(db, listOptions)),
     readStream: (streamId, readOptions) => guarded(() => readStream(db, streamId, readOptions)),
     statistics: (filter) => guarded(() => getStatistics(db, filter, now())),
     async ping(timeoutMs) {

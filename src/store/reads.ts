@@ -197,6 +197,38 @@ export interface StreamRead {
   events: StoredEvent[];
 }
 
+export interface StreamList {
+  streams: StreamInfo[];
+  total: number;
+}
+
+/**
+ * Streams that have events, in stream id order (with `entityType`, by entity id through the
+ * `(entity_type, entity_id)` key), one page.
+ */
+export async function listStreams(
+  db: Queryable,
+  options: { entityType?: string; limit: number; offset: number },
+): Promise<StreamList> {
+  const params = new Params();
+  const conditions = ['version > 0'];
+  if (options.entityType !== undefined) conditions.push(`entity_type = ${params.add(options.entityType)}`);
+  const where = whereClause(conditions);
+  const order = options.entityType !== undefined ? 'entity_id' : 'stream_id';
+  const page = await db.query<StreamInfo>(
+    `SELECT stream_id, stream_type, entity_type, entity_id, version, first_event_id, last_event_id, created_at,
+       updated_at
+     FROM event.event_streams ${where}
+     ORDER BY ${order} LIMIT ${params.add(options.limit)} OFFSET ${params.add(options.offset)}`,
+    params.values,
+  );
+  const total = await db.query<{ n: number }>(
+    `SELECT count(*)::bigint AS n FROM event.event_streams ${where}`,
+    params.values.slice(0, options.entityType !== undefined ? 1 : 0),
+  );
+  return { streams: page.rows, total: total.rows[0]?.n ?? 0 };
+}
+
 /** Reads a stream forwards from `fromVersion` or backwards from it; null when it has no events. */
 export async function readStream(
   db: Queryable,

@@ -1,9 +1,9 @@
-/** Endpoint 7 of the seed contract: read one entity's stream in version order. */
+/** Endpoint 7 of the seed contract (read one entity's stream in version order), and the list of streams. */
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { NotFoundError } from '../domain/errors.js';
 import { EventSchema } from '../events/schemas.js';
-import { errorResponses, StringEnum } from '../http/schema-helpers.js';
+import { DateTime, errorResponses, StringEnum } from '../http/schema-helpers.js';
 import type { EventStore } from '../store/index.js';
 
 const ParamsSchema = Type.Object({
@@ -34,7 +34,65 @@ const StreamSchema = Type.Object(
   { title: 'EventStream' },
 );
 
+const ListQuerySchema = Type.Object(
+  {
+    entity_type: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 })),
+  },
+  { additionalProperties: false },
+);
+const StreamInfoSchema = Type.Object(
+  {
+    stream_id: Type.String(),
+    stream_type: Type.String(),
+    entity_type: Type.String(),
+    entity_id: Type.String(),
+    version: Type.Integer({ description: 'Number of events in the stream' }),
+    first_event_id: Type.String(),
+    last_event_id: Type.String(),
+    created_at: DateTime(),
+    updated_at: DateTime({ description: 'When the last event was appended' }),
+  },
+  { title: 'StreamInfo' },
+);
+const StreamListSchema = Type.Object(
+  {
+    streams: Type.Array(StreamInfoSchema),
+    total: Type.Integer(),
+    limit: Type.Integer(),
+    offset: Type.Integer(),
+    has_more: Type.Boolean(),
+  },
+  { title: 'StreamList' },
+);
+
 export async function streamRoutes(app: FastifyInstance, deps: { store: EventStore }): Promise<void> {
+  app.get(
+    '/api/v1/events/streams',
+    {
+      schema: {
+        tags: ['streams'],
+        summary: 'List streams',
+        description:
+          'Streams that have events, in stream id order (with `entity_type`: that type only, by entity id).',
+        querystring: ListQuerySchema,
+        response: { 200: StreamListSchema, ...errorResponses(422, 503) },
+      },
+    },
+    async (request) => {
+      const query = request.query as Static<typeof ListQuerySchema>;
+      const limit = query.limit ?? 100;
+      const offset = query.offset ?? 0;
+      const { streams, total } = await deps.store.listStreams({
+        entityType: query.entity_type,
+        limit,
+        offset,
+      });
+      return { streams, total, limit, offset, has_more: offset + streams.length < total };
+    },
+  );
+
   app.get(
     '/api/v1/events/stream/:stream_id',
     {

@@ -181,3 +181,95 @@ describe.each(STORE_KINDS)('GET /api/v1/events/stream/{stream_id} (%s)', (kind) 
     expect(validationPaths(res)).toContain(path);
   });
 });
+
+describe.each(STORE_KINDS)('GET /api/v1/events/streams (%s)', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(kind);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  interface StreamListJson {
+    streams: (Omit<StreamJson, 'events'> & {
+      first_event_id: string;
+      last_event_id: string;
+      created_at: string;
+      updated_at: string;
+    })[];
+    total: number;
+    limit: number;
+    offset: number;
+    has_more: boolean;
+  }
+
+  async function list(query: string): Promise<StreamListJson> {
+    const res = await get(t, `/api/v1/events/streams?${query}`);
+    expect(res.statusCode, res.body).toBe(200);
+    return res.json<StreamListJson>();
+  }
+
+  it('lists the streams of an entity type with their heads, in entity id order, a page at a time', async () => {
+    const type = uid('cart').replace(/[^a-z0-9]/gi, '');
+    const ids = ['c', 'a', 'b'].map((letter) => `${letter}-${uid('e')}`);
+    const firsts = new Map<string, EventJson>();
+    const lasts = new Map<string, EventJson>();
+    for (const [i, id] of ids.entries()) {
+      for (let n = 0; n <= i; n++) {
+        const event = await createEvent(t, { event_type: 'cart.touched', entity_type: type, entity_id: id });
+        if (n === 0) firsts.set(id, event);
+        lasts.set(id, event);
+      }
+    }
+    await createEvent(t, { event_type: 'other', entity_type: `${type}x`, entity_id: 'a' });
+    // Refused appends leave no listed stream behind.
+    const refused = await post(t, '/api/v1/events/create', {
+      event_type: 'cart.touched',
+      entity_type: type,
+      entity_id: 'zz-refused',
+      expected_version: 3,
+    });
+    expect(refused.statusCode).toBe(409);
+
+    const all = await list(`entity_type=${type}`);
+    const sorted = [...ids].sort();
+    expect(all).toMatchObject({ total: 3, limit: 100, offset: 0, has_more: false });
+    expect(all.streams.map((s) => s.entity_id)).toEqual(sorted);
+    for (const stream of all.streams) {
+      const id = stream.entity_id;
+      expect(stream).toMatchObject({
+        stream_id: `${type}:${id}`,
+        stream_type: type,
+        entity_type: type,
+        version: ids.indexOf(id) + 1,
+        first_event_id: firsts.get(id)!.event_id,
+        last_event_id: lasts.get(id)!.event_id,
+      });
+      expect(Date.parse(stream.updated_at)).toBeGreaterThanOrEqual(Date.parse(stream.created_at));
+    }
+
+    const page = await list(`entity_type=${type}&limit=2&offset=1`);
+    expect(page).toMatchObject({ total: 3, limit: 2, offset: 1, has_more: false });
+    expect(page.streams.map((s) => s.entity_id)).toEqual(sorted.slice(1));
+    const first = await list(`entity_type=${type}&limit=1`);
+    expect(first.has_more).toBe(true);
+
+    const everything = await list('limit=1000');
+    expect(everything.streams.map((s) => s.stream_id)).toEqual(
+      [...everything.streams.map((s) => s.stream_id)].sort(),
+    );
+    expect(everything.streams.some((s) => s.stream_id === `${type}x:a`)).toBe(true);
+  });
+
+  it.each<[string, string]>([
+    ['limit=0', 'query.limit'],
+    ['limit=1001', 'query.limit'],
+    ['offset=-1', 'query.offset'],
+    ['entity_type=', 'query.entity_type'],
+    ['colour=red', 'query.colour'],
+  ])('answers 422 for ?%s', async (query, path) => {
+    const res = await get(t, `/api/v1/events/streams?${query}`);
+    expect(validationPaths(res)).toContain(path);
+  });
+});
