@@ -43,6 +43,7 @@ import { createEventStore, type EventStore } from './store/index.js';
 import { migrate } from './store/migrate.js';
 import { createPgDb } from './store/pg.js';
 import { createPgliteDb } from './store/pglite.js';
+import { projectionRoutes } from './projections/routes.js';
 import { streamRoutes } from './streams/routes.js';
 import { startProcessingEngine, type ProcessingEngine } from './processing/engine.js';
 import type { ProcessorTypes } from './processing/processor-type.js';
@@ -150,6 +151,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   await http.register(eventRoutes, { store, events, batchMaxEvents: config.batchMaxEvents });
   await http.register(streamRoutes, { store });
+  await http.register(projectionRoutes, { db: store.db, snapshotEvery: config.snapshotEvery });
   await http.register(frontendRoutes, {
     prefix: FRONTEND_PREFIX,
     collector: createFrontendCollector({ bus: deps.bus, store, logger: deps.logger || undefined }),

@@ -79,6 +79,8 @@ export interface Config {
   readonly deliveryLeaseMs: number;
   /** A subscription whose every attempt has failed for this long is disabled (0 = never), ms. */
   readonly deliveryDisableAfterMs: number;
+  /** A projection snapshot is kept every this many events of a stream. */
+  readonly snapshotEvery: number;
   /** Reserved for later capabilities; read here so that every variable has one home. */
   readonly reserved: Readonly<Record<(typeof RESERVED)[number], string | undefined>>;
 }
@@ -207,6 +209,7 @@ export function loadConfig(env: Env = process.env): Config {
     deliveryPerSubscriptionConcurrency: int('DELIVERY_PER_SUBSCRIPTION_CONCURRENCY', 16, 1, 100_000),
     deliveryPollMs: int('DELIVERY_POLL_MS', 100, 5, 60_000),
     deliveryLeaseMs: int('DELIVERY_LEASE_MS', 60_000, 100, 3_600_000),
+    snapshotEvery: int('SNAPSHOT_EVERY', 100, 1, 100_000),
     deliveryDisableAfterMs: int('DELIVERY_DISABLE_AFTER_MS', 5 * 24 * 3_600_000, 0, 365 * 24 * 3_600_000),
     reserved: Object.fromEntries(RESERVED.map((name) => [name, read(name)])) as Config['reserved'],
   };

@@ -16,6 +16,10 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       tags: [
         { name: 'events', description: 'Create, read, query and count events' },
         { name: 'streams', description: 'Per-entity streams with versions' },
+        {
+          name: 'projections',
+          description: 'Per-entity state folded from the stream (snapshots every SNAPSHOT_EVERY events)',
+        },
         { name: 'health', description: 'Liveness and readiness' },
         {
           name: 'frontend',
