@@ -2,6 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import autocannon from 'autocannon';
+import { Pool } from 'undici';
 
 export interface LoadOptions {
   url: string;
@@ -17,6 +18,11 @@ export interface LoadOptions {
   /** The PostgreSQL database the service uses (undefined: embedded, no PostgreSQL of its own). */
   database?: string;
   timeoutSec?: number;
+  /**
+   * Requests a second over all connections, evenly spread (an open loop, see `openLoop`); default:
+   * as many as the connections get answered (autocannon, a closed loop).
+   */
+  overallRate?: number;
 }
 
 export interface LoadResult {
@@ -97,22 +103,27 @@ function cpuBetween(before: Map<number, number>, after: Map<number, number>): nu
   return total;
 }
 
-function percentile(sorted: Float64Array, p: number): number {
+/** Nearest-rank percentile `p` (0-100) of ascending values; NaN when there are none. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[index]!;
 }
 
-export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  const latencies: number[] = [];
-  const statuses: Record<string, number> = {};
-  const machineBefore = machineCpu();
-  const loadgenBefore = process.cpuUsage();
-  const serviceBefore = options.serviceCpu?.() ?? 0;
-  const busBefore = options.busCpu?.() ?? 0;
-  const postgresBefore = postgresCpu(options.database);
-  const started = performance.now();
-  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+/** What a load driver reports besides each response (which it hands to `record`). */
+interface Driven {
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  /** The run's own measure of its length, s (autocannon's); default: the wall-clock time. */
+  duration?: number;
+}
+
+type Recorder = (statusCode: number, latencyMs: number) => void;
+
+/** Closed loop: each connection sends its next request when the previous one is answered. */
+function closedLoop(options: LoadOptions, record: Recorder): Promise<Driven> {
+  return new Promise<Driven>((resolve, reject) => {
     const instance = autocannon(
       {
         url: options.url,
@@ -131,35 +142,130 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         ],
       },
       (error: unknown, res) =>
-        error ? reject(error instanceof Error ? error : new Error(JSON.stringify(error))) : resolve(res),
+        error
+          ? reject(error instanceof Error ? error : new Error(JSON.stringify(error)))
+          : resolve({
+              non2xx: res.non2xx,
+              errors: res.errors,
+              timeouts: res.timeouts,
+              duration: res.duration,
+            }),
     );
-    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
-      statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
-      if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
-    });
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => record(statusCode, responseTime));
     // Hard bound, whatever happens to the connections.
     const guard = setTimeout(() => instance.stop(), (options.durationSec + 30) * 1000);
     instance.once('done', () => clearTimeout(guard));
   });
-  const seconds = (performance.now() - started) / 1000;
-  const machineAfter = machineCpu();
-  const loadgen = process.cpuUsage(loadgenBefore);
-  const serviceSeconds = (options.serviceCpu?.() ?? 0) - serviceBefore;
-  const busSeconds = (options.busCpu?.() ?? 0) - busBefore;
-  const postgresSeconds = cpuBetween(postgresBefore, postgresCpu(options.database));
+}
+
+/**
+ * Open loop at `rate` requests a second, evenly spread: every 5 ms the requests due by then are
+ * started (autocannon's own rate limit sends each connection's share of a second in one burst at
+ * its start). At most `connections` are in flight (an undici Pool); the others wait in its queue,
+ * and the wait counts in their latency, so a service that falls behind shows it.
+ */
+async function openLoop(options: LoadOptions, rate: number, record: Recorder): Promise<Driven> {
+  const timeoutMs = (options.timeoutSec ?? 10) * 1000;
+  const pool = new Pool(options.url, {
+    connections: options.connections,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+  const driven: Driven = { non2xx: 0, errors: 0, timeouts: 0 };
+  const inFlight = new Set<Promise<void>>();
+  const send = () => {
+    const next = options.next();
+    const sentAt = performance.now();
+    const request = pool
+      .request({
+        path: next.path,
+        method: options.method,
+        headers: { 'content-type': 'application/json' },
+        body: next.body,
+      })
+      .then(async (response) => {
+        await response.body.dump();
+        record(response.statusCode, performance.now() - sentAt);
+        if (response.statusCode < 200 || response.statusCode >= 300) driven.non2xx++;
+      })
+      .catch((error: unknown) => {
+        driven.errors++;
+        const code = (error as { code?: string }).code;
+        if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') driven.timeouts++;
+      })
+      .finally(() => inFlight.delete(request));
+    inFlight.add(request);
+  };
+  const started = performance.now();
+  const end = started + options.durationSec * 1000;
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const now = Math.min(performance.now(), end);
+      const due = Math.floor(((now - started) / 1000) * rate);
+      for (; sent < due; sent++) send();
+      if (now >= end) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 5);
+  });
+  await Promise.all(inFlight); // each bounded by the timeouts
+  await pool.close();
+  return driven;
+}
+
+export type CpuShares = LoadResult['cpu'];
+
+/** Whose CPU use a `cpuMeter` tells apart (LoadOptions: serviceCpu, busCpu, database). */
+export type CpuTargets = Pick<LoadOptions, 'serviceCpu' | 'busCpu' | 'database'>;
+
+/** Starts measuring where the CPU goes; the function it returns tells it for the time since. */
+export function cpuMeter(targets: CpuTargets): () => { seconds: number; cpu: CpuShares } {
+  const machineBefore = machineCpu();
+  const loadgenBefore = process.cpuUsage();
+  const serviceBefore = targets.serviceCpu?.() ?? 0;
+  const busBefore = targets.busCpu?.() ?? 0;
+  const postgresBefore = postgresCpu(targets.database);
+  const started = performance.now();
+  return () => {
+    const seconds = (performance.now() - started) / 1000;
+    const machineAfter = machineCpu();
+    const loadgen = process.cpuUsage(loadgenBefore);
+    const serviceSeconds = (targets.serviceCpu?.() ?? 0) - serviceBefore;
+    const busSeconds = (targets.busCpu?.() ?? 0) - busBefore;
+    const postgresSeconds = cpuBetween(postgresBefore, postgresCpu(targets.database));
+    const machine =
+      (machineAfter.busy - machineBefore.busy) / Math.max(1, machineAfter.total - machineBefore.total);
+    const cpu = {
+      service: Math.round((serviceSeconds / seconds) * 100),
+      postgres: Math.round((postgresSeconds / seconds) * 100),
+      bus: Math.round((busSeconds / seconds) * 100),
+      loadgen: Math.round(((loadgen.user + loadgen.system) / 1e6 / seconds) * 100),
+      machine: Math.round(machine * 100),
+    };
+    const other = Math.round(
+      machine * cpus().length * 100 - cpu.service - cpu.postgres - cpu.bus - cpu.loadgen,
+    );
+    return { seconds, cpu: { ...cpu, other: Math.max(0, other) } };
+  };
+}
+
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  const record: Recorder = (statusCode, latencyMs) => {
+    statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
+    if (statusCode >= 200 && statusCode < 300) latencies.push(latencyMs);
+  };
+  const meter = cpuMeter(options);
+  const result = options.overallRate
+    ? await openLoop(options, options.overallRate, record)
+    : await closedLoop(options, record);
+  const { seconds, cpu } = meter();
   const sorted = Float64Array.from(latencies).sort();
   const ok = latencies.length;
   const round = (n: number) => Math.round(n * 100) / 100;
-  const cores = cpus().length;
-  const machine =
-    (machineAfter.busy - machineBefore.busy) / Math.max(1, machineAfter.total - machineBefore.total);
-  const cpu = {
-    service: Math.round((serviceSeconds / seconds) * 100),
-    postgres: Math.round((postgresSeconds / seconds) * 100),
-    bus: Math.round((busSeconds / seconds) * 100),
-    loadgen: Math.round(((loadgen.user + loadgen.system) / 1e6 / seconds) * 100),
-    machine: Math.round(machine * 100),
-  };
   return {
     ok,
     non2xx: result.non2xx,
@@ -172,12 +278,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     p95: round(percentile(sorted, 95)),
     p99: round(percentile(sorted, 99)),
     max: round(sorted[sorted.length - 1] ?? Number.NaN),
-    cpu: {
-      ...cpu,
-      other: Math.max(
-        0,
-        Math.round(machine * cores * 100 - cpu.service - cpu.postgres - cpu.bus - cpu.loadgen),
-      ),
-    },
+    cpu,
   };
 }

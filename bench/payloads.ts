@@ -53,6 +53,23 @@ export function makeEvent(random: () => number): Record<string, unknown> {
   return event;
 }
 
+/** The seed's event types that browsers send: [type, category]. */
+const FRONTEND_TYPES = EVENT_TYPES.filter(([, , source]) => source === 'frontend');
+
+/** One event as a browser sends it to the frontend collector (src/ingest/frontend-schemas.ts). */
+export function makeFrontendEvent(random: () => number): Record<string, unknown> {
+  const [type, category] = FRONTEND_TYPES[Math.floor(random() ** 2 * FRONTEND_TYPES.length)]!;
+  const user = skewedUser(random);
+  return {
+    event_type: type,
+    category,
+    page_url: `https://shop.example.com/p/${Math.floor(random() * 997)}`,
+    user_id: user,
+    session_id: `sess-${user}-${Math.floor(random() * 1000)}`,
+    data: { element: `el-${Math.floor(random() * 50)}`, items: Math.floor(random() * 10) },
+  };
+}
+
 /** `count` distinct JSON bodies; each is what `make` returns. */
 export function bodyPool(count: number, make: (random: () => number) => unknown, seed = 42): string[] {
   const random = rng(seed);

@@ -1,18 +1,31 @@
 /**
  * The benchmark suite: `npm run bench -- [flags]`. Runs the service as a child process (PostgreSQL in
  * a dedicated database that it drops and recreates, then embedded PGlite in temporary directories),
- * drives it with autocannon from this process, and prints a markdown table: scenario, target,
- * result, met. See docs/benchmarks.md.
+ * drives it from this process (autocannon; at a fixed rate, an open loop of its own: load.ts), and
+ * prints a markdown table: scenario, target, result, met. See docs/benchmarks.md.
  *
  * Flags:
- *   --only ingest,create,nats,query,embedded   parts to run, in this order (default: all but nats); nats =
+ *   --only ingest,create,nats,collector,lag,processing,delivery,query,embedded
+ *                                         parts to run, in this order (default: all but nats); nats =
  *                                         ingest and create again with the bus on a private
- *                                         nats-server -js (NATS_URL) instead of the in-process one
+ *                                         nats-server -js (NATS_URL) instead of the in-process one;
+ *                                         collector = the frontend collector, single events, with the
+ *                                         in-process bus and with NATS (collector.ts); lag = commit →
+ *                                         event.stored on NATS at 10,000 events/s (lag.ts);
+ *                                         processing = a publish processor's throughput and
+ *                                         create → processed latency, in-process bus and NATS;
+ *                                         delivery = webhook deliveries to a receiver in this process,
+ *                                         throughput and create → received latency (pipeline.ts)
  *   --events 10m                          stored events for the query part (seeded, see seed.ts)
  *   --embedded-events 100k                stored events for the embedded query part
- *   --duration 15                         seconds per measured scenario (plus --warmup 3 before each)
+ *   --duration 15                         seconds per measured scenario (plus --warmup 3 before each);
+ *                                         the processing and delivery throughput parts queue as many
+ *                                         events as their targets take in that time
  *   --batch-connections 8                 connections for batch ingest
  *   --create-connections 1,16,64          concurrencies for single create (embedded: first two)
+ *   --collector-connections 64            concurrency for the frontend collector
+ *   --steady-rate 1000                    creates/s (evenly spread) under which the processing and
+ *                                         delivery latencies are measured
  *   --query-connections 1,8               concurrencies for the query and statistics scenarios
  *                                         (embedded: the first)
  *   --admin-url postgres://postgres@127.0.0.1:5432/postgres   where to drop/create the database
@@ -36,22 +49,39 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { flag, numberFlag, parseArgs } from './args.js';
-import { machineBusy, runLoad, type LoadResult } from './load.js';
+import { collectorPart } from './collector.js';
+import { lagPart } from './lag.js';
+import { cpuMeter, machineBusy, runLoad, type LoadResult } from './load.js';
 import { startNats } from './nats.js';
 import { anyUser, bodyPool, cycle, makeEvent, rng } from './payloads.js';
+import { deliveryPart, processingPart } from './pipeline.js';
 import { EVENT_TYPES, openSeedDb, seedEvents, SOURCES } from './seed.js';
 import { removeOnExit, ROOT, startService, type RunningService } from './service.js';
+import {
+  fmt,
+  log,
+  ms,
+  secs,
+  sleep,
+  type Counter,
+  type Measured,
+  type MeasureOptions,
+  type RelayDrain,
+  type Row,
+  type Suite,
+} from './suite.js';
 
-const PARTS = ['ingest', 'create', 'nats', 'query', 'embedded'] as const;
-
-interface Row {
-  scenario: string;
-  target: string;
-  result: string;
-  met: 'yes' | 'no' | '—';
-  load?: LoadResult & { connections: number };
-  extra?: object;
-}
+const PARTS = [
+  'ingest',
+  'create',
+  'nats',
+  'collector',
+  'lag',
+  'processing',
+  'delivery',
+  'query',
+  'embedded',
+] as const;
 
 const args = parseArgs(process.argv.slice(2));
 const list = (name: string, fallback: string) =>
@@ -59,7 +89,7 @@ const list = (name: string, fallback: string) =>
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-const only = new Set(list('only', 'ingest,create,query,embedded'));
+const only = new Set(list('only', 'ingest,create,collector,lag,processing,delivery,query,embedded'));
 for (const part of only) {
   if (!(PARTS as readonly string[]).includes(part))
     throw new Error(`--only: unknown part ${part} (${PARTS.join(', ')})`);
@@ -71,6 +101,8 @@ const opts = {
   warmup: numberFlag(args, 'warmup', 3),
   batchConnections: numberFlag(args, 'batch-connections', 8),
   createConnections: list('create-connections', '1,16,64').map(Number),
+  collectorConnections: numberFlag(args, 'collector-connections', 64),
+  steadyRate: numberFlag(args, 'steady-rate', 1000),
   queryConnections: list('query-connections', '1,8').map(Number),
   adminUrl:
     flag(args, 'admin-url') ?? process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
@@ -103,10 +135,6 @@ const rows: Row[] = [];
 let service: RunningService | undefined;
 /** CPU seconds of the private nats-server while one runs. */
 let busCpu: (() => number) | undefined;
-const log = (message: string) =>
-  process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(n < 10 ? 2 : 1)} ms` : '—');
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, statement_timeout: 600_000 });
@@ -147,16 +175,28 @@ async function stop(): Promise<void> {
   log('service stopped');
 }
 
-/** Counts events until the number stops moving (requests cut off at the end may still commit). */
-async function settled(count: () => Promise<number>): Promise<number> {
+/**
+ * Counts events until the number stops moving for 300 ms and `backlog` (when given) is empty, at
+ * most `maxSeconds` (requests cut off at the end may still commit, a consumer may still work
+ * through its backlog): the count and the seconds until it last moved.
+ */
+async function settled(
+  count: () => Promise<number>,
+  { maxSeconds = 9, backlog }: { maxSeconds?: number; backlog?: () => Promise<number> } = {},
+): Promise<{ count: number; seconds: number }> {
+  const started = performance.now();
   let last = await count();
-  for (let i = 0; i < 30; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 300));
+  let movedAt = started;
+  while (performance.now() - started < maxSeconds * 1000) {
+    await sleep(300);
+    // The backlog first: once it is empty, the count that follows has all of it.
+    const empty = backlog ? (await backlog()) === 0 : true;
     const now = await count();
-    if (now === last) return now;
+    if (now === last && empty) break;
+    if (now !== last) movedAt = performance.now();
     last = now;
   }
-  return last;
+  return { count: last, seconds: secs((movedAt - started) / 1000) };
 }
 
 function loadSummary(load: LoadResult): string {
@@ -164,12 +204,6 @@ function loadSummary(load: LoadResult): string {
   return failures > 0
     ? `; ${fmt(failures)} failed (${JSON.stringify(load.statuses)}, ${load.errors} errors)`
     : '';
-}
-
-interface Measured {
-  load: LoadResult;
-  /** Events the store gained during the measured run (when a counter was given). */
-  committed: number;
 }
 
 /**
@@ -183,7 +217,10 @@ async function measure(
   method: 'GET' | 'POST',
   next: () => { path: string; body?: string },
   counter?: Counter,
+  options: MeasureOptions = {},
 ): Promise<Measured> {
+  const { overallRate } = options;
+  const settling = { maxSeconds: options.settleSeconds, backlog: options.backlog };
   let best: Measured | undefined;
   for (let attempt = 0; attempt <= opts.retries; attempt++) {
     if (attempt > 0) {
@@ -191,14 +228,15 @@ async function measure(
     }
     await waitForQuiet();
     if (opts.warmup > 0) {
-      await runLoad({ url: svc.url, method, connections, durationSec: opts.warmup, next });
+      await runLoad({ url: svc.url, method, connections, durationSec: opts.warmup, next, overallRate });
     }
     if (counter) {
       // Requests cut off at the end of the warm-up may still commit: wait for them.
       await counter.mark();
-      await settled(() => counter.count());
+      await settled(() => counter.count(), settling);
       await counter.mark();
     }
+    await options.beforeRun?.();
     const load = await runLoad({
       url: svc.url,
       method,
@@ -208,9 +246,13 @@ async function measure(
       serviceCpu: () => svc.cpuSeconds(),
       busCpu: busCpu,
       database: svc.database,
+      overallRate,
     });
-    const committed = counter ? await settled(() => counter.count()) : 0;
-    if (!best || load.cpu.other < best.load.cpu.other) best = { load, committed };
+    const committedAtEnd = counter ? await counter.count() : 0;
+    const after = counter ? await settled(() => counter.count(), settling) : { count: 0, seconds: 0 };
+    if (!best || load.cpu.other < best.load.cpu.other) {
+      best = { load, committed: after.count, committedAtEnd, settleSeconds: after.seconds };
+    }
     if (best.load.cpu.other <= opts.disturbed) break;
   }
   return best!;
@@ -229,7 +271,7 @@ async function waitForQuiet(): Promise<void> {
   }
 }
 
-function disturbedNote(load: LoadResult): string {
+function disturbedNote(load: Pick<LoadResult, 'cpu'>): string {
   return load.cpu.other > opts.disturbed
     ? ` (disturbed: other programs used ${load.cpu.other}% of a core)`
     : '';
@@ -237,19 +279,7 @@ function disturbedNote(load: LoadResult): string {
 
 // ---------------------------------------------------------------- write scenarios
 
-interface Counter {
-  /** Events stored after the baseline taken by `mark`. */
-  mark(): Promise<void>;
-  count(): Promise<number>;
-  /**
-   * Waits (at most 60 s) until the outbox relay has published every stored event; answers the
-   * backlog when called and the seconds it took to drain. Undefined where it cannot be seen.
-   */
-  relayDrain?(): Promise<{ backlog: number; seconds: number; drained: boolean }>;
-  close(): Promise<void>;
-}
-
-function relayNote(relay: { backlog: number; seconds: number; drained: boolean } | undefined): string {
+function relayNote(relay: RelayDrain | undefined): string {
   if (!relay) return '';
   if (relay.backlog === 0) return '; relay kept up';
   return `; relay ${fmt(relay.backlog)} events behind at the end, ${relay.drained ? `caught up in ${relay.seconds} s` : `still behind after ${relay.seconds} s`}`;
@@ -522,32 +552,46 @@ async function storedRange(client: SqlClient) {
 
 // ---------------------------------------------------------------- parts
 
-async function pgWrites(parts: Set<string>, withNats: boolean) {
-  await recreateDatabase();
-  const nats = withNats ? await startNats() : undefined;
-  if (nats) log(`private nats-server with JetStream at ${nats.url}`);
-  busCpu = nats ? () => nats.cpuSeconds() : undefined;
-  const target: WriteTarget = {
-    store: nats ? 'PostgreSQL + NATS' : 'PostgreSQL',
-    judged: true,
-    async run(fn) {
-      const svc = await start({ databaseUrl: benchUrl }, nats ? { NATS_URL: nats.url } : {});
-      const counter = await pgCounter();
-      try {
-        await fn(svc, counter);
-      } finally {
-        await counter.close();
-        await stop();
-      }
-    },
-  };
+/** With `nats`, fn gets the URL of a private nats-server -js (its CPU counted as the bus's), stopped after. */
+async function withBus<T>(nats: boolean, fn: (natsUrl: string | undefined) => Promise<T>): Promise<T> {
+  if (!nats) return fn(undefined);
+  const server = await startNats();
+  log(`private nats-server with JetStream at ${server.url}`);
+  busCpu = () => server.cpuSeconds();
   try {
-    if (parts.has('ingest')) await ingestScenarios(target);
-    if (parts.has('create')) await createScenarios(target, opts.createConnections);
+    return await fn(server.url);
   } finally {
     busCpu = undefined;
-    await nats?.stop();
+    await server.stop();
   }
+}
+
+/** A freshly started service on the bench database and a counter of its events, both stopped after fn. */
+async function onPostgres(
+  env: Record<string, string>,
+  fn: (svc: RunningService, counter: Counter) => Promise<void>,
+): Promise<void> {
+  const svc = await start({ databaseUrl: benchUrl }, env);
+  const counter = await pgCounter();
+  try {
+    await fn(svc, counter);
+  } finally {
+    await counter.close();
+    await stop();
+  }
+}
+
+async function pgWrites(parts: Set<string>, withNats: boolean) {
+  await recreateDatabase();
+  await withBus(withNats, async (natsUrl) => {
+    const target: WriteTarget = {
+      store: natsUrl ? 'PostgreSQL + NATS' : 'PostgreSQL',
+      judged: true,
+      run: (fn) => onPostgres(natsUrl ? { NATS_URL: natsUrl } : {}, fn),
+    };
+    if (parts.has('ingest')) await ingestScenarios(target);
+    if (parts.has('create')) await createScenarios(target, opts.createConnections);
+  });
 }
 
 async function pgReads() {
@@ -750,6 +794,29 @@ async function main() {
       pgWrites(writes.size > 0 ? writes : new Set(['ingest', 'create']), true),
     );
   }
+  const suite: Suite = {
+    duration: opts.duration,
+    steadyRate: opts.steadyRate,
+    rows,
+    recreateDatabase,
+    withDatabase: (fn) => withClient(benchUrl, fn),
+    withBus,
+    run: onPostgres,
+    measure,
+    waitForQuiet,
+    cpuMeter: (svc) => {
+      const meter = cpuMeter({ serviceCpu: () => svc.cpuSeconds(), busCpu, database: svc.database });
+      return () => meter().cpu;
+    },
+    loadSummary,
+    disturbedNote,
+  };
+  if (only.has('collector')) {
+    await part('Frontend collector', () => collectorPart(suite, opts.collectorConnections));
+  }
+  if (only.has('lag')) await part('Relay lag', () => lagPart(suite));
+  if (only.has('processing')) await part('Processing', () => processingPart(suite));
+  if (only.has('delivery')) await part('Webhook delivery', () => deliveryPart(suite));
   if (only.has('query')) await part('PostgreSQL reads', pgReads);
   if (only.has('embedded')) await part('PGlite', embedded);
   const minutes = Math.round((performance.now() - started) / 6000) / 10;
