@@ -102,8 +102,8 @@ describe('loadConfig', () => {
   it('reads the delivery settings with their defaults and bounds', () => {
     expect(loadConfig({})).toMatchObject({
       deliveryTimeoutMs: 15_000,
-      deliveryConcurrency: 128,
-      deliveryPerSubscriptionConcurrency: 16,
+      deliveryConcurrency: 1024,
+      deliveryPerSubscriptionConcurrency: 128,
       deliveryPollMs: 100,
       deliveryLeaseMs: 60_000,
       deliveryDisableAfterMs: 5 * 24 * 3_600_000,
