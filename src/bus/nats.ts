@@ -96,6 +96,10 @@ export function createNatsBus(options: NatsBusOptions): Bus {
           reconnect: true,
           maxReconnectAttempts: -1,
           reconnectTimeWait: 1000,
+          // The client otherwise builds an Error (a stack trace) for every request, a JetStream
+          // publish included, in case it fails: 9 % of the service's CPU at 2,500 collector
+          // requests/s (profiled). Our logs carry the error and the subject instead.
+          noAsyncTraces: true,
         });
         connection = nc;
         if (closed) break;
