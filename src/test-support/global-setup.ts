@@ -8,8 +8,12 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect as connectNats } from '@nats-io/transport-node';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
+import { EVENT_STREAM } from '../bus/envelope.js';
+import { INGEST_STREAM } from '../ingest/nats-consumer.js';
 import { createPgDb } from '../store/pg.js';
 import { loadMigrations, migrate } from '../store/migrate.js';
 
@@ -85,6 +89,7 @@ export default async function setup(project: TestProject): Promise<void> {
     if (!(await natsReachable(natsUrl)))
       throw new Error(`NATS at ${natsUrl} is not reachable after provisioning`);
   }
+  await removeDefaultStreams(natsUrl);
   // Redis and RabbitMQ for the processor tests (src/processing).
   const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
   const amqpUrl = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -103,6 +108,24 @@ export default async function setup(project: TestProject): Promise<void> {
   project.provide('natsUrl', natsUrl);
   project.provide('pgAdminUrl', adminUrl);
   project.provide('pgTemplate', template);
+}
+
+/**
+ * A service started by hand against the shared test server (NATS_URL=nats://127.0.0.1:4222) leaves
+ * the service's default streams there; they capture `event.>` and `events.backend.>`, so the
+ * tests' own streams (unique names and subjects under those) could not be created. Tests never
+ * use the default names on the shared server: whatever holds them is such a leftover.
+ */
+async function removeDefaultStreams(url: string): Promise<void> {
+  const nc = await connectNats({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for (const name of [EVENT_STREAM, INGEST_STREAM]) {
+      await jsm.streams.delete(name).catch(() => false);
+    }
+  } finally {
+    await nc.close();
+  }
 }
 
 async function portOpen(url: string): Promise<boolean> {
