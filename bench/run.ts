@@ -5,7 +5,7 @@
  * prints a markdown table: scenario, target, result, met. See docs/benchmarks.md.
  *
  * Flags:
- *   --only ingest,create,nats,collector,lag,processing,delivery,query,embedded
+ *   --only ingest,create,nats,collector,lag,processing,delivery,projection,query,embedded
  *                                         parts to run, in this order (default: all but nats); nats =
  *                                         ingest and create again with the bus on a private
  *                                         nats-server -js (NATS_URL) instead of the in-process one;
@@ -15,7 +15,10 @@
  *                                         processing = a publish processor's throughput and
  *                                         create → processed latency, in-process bus and NATS;
  *                                         delivery = webhook deliveries to a receiver in this process,
- *                                         throughput and create → received latency (pipeline.ts)
+ *                                         throughput and create → received latency (pipeline.ts);
+ *                                         projection = reading the default projection of a
+ *                                         10,000-event stream, current and as of past versions
+ *                                         (projection.ts)
  *   --events 10m                          stored events for the query part (seeded, see seed.ts)
  *   --embedded-events 100k                stored events for the embedded query part
  *   --duration 15                         seconds per measured scenario (plus --warmup 3 before each);
@@ -55,6 +58,7 @@ import { cpuMeter, machineBusy, runLoad, type LoadResult } from './load.js';
 import { startNats } from './nats.js';
 import { anyUser, bodyPool, cycle, makeEvent, rng } from './payloads.js';
 import { deliveryPart, processingPart } from './pipeline.js';
+import { projectionPart } from './projection.js';
 import { EVENT_TYPES, openSeedDb, seedEvents, SOURCES } from './seed.js';
 import { removeOnExit, ROOT, startService, type RunningService } from './service.js';
 import {
@@ -79,6 +83,7 @@ const PARTS = [
   'lag',
   'processing',
   'delivery',
+  'projection',
   'query',
   'embedded',
 ] as const;
@@ -89,7 +94,9 @@ const list = (name: string, fallback: string) =>
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-const only = new Set(list('only', 'ingest,create,collector,lag,processing,delivery,query,embedded'));
+const only = new Set(
+  list('only', 'ingest,create,collector,lag,processing,delivery,projection,query,embedded'),
+);
 for (const part of only) {
   if (!(PARTS as readonly string[]).includes(part))
     throw new Error(`--only: unknown part ${part} (${PARTS.join(', ')})`);
@@ -817,6 +824,7 @@ async function main() {
   if (only.has('lag')) await part('Relay lag', () => lagPart(suite));
   if (only.has('processing')) await part('Processing', () => processingPart(suite));
   if (only.has('delivery')) await part('Webhook delivery', () => deliveryPart(suite));
+  if (only.has('projection')) await part('Projections', () => projectionPart(suite));
   if (only.has('query')) await part('PostgreSQL reads', pgReads);
   if (only.has('embedded')) await part('PGlite', embedded);
   const minutes = Math.round((performance.now() - started) / 6000) / 10;
