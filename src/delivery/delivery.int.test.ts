@@ -258,7 +258,12 @@ describe.each(STORE_KINDS)('webhook delivery on %s', (kind) => {
       const tag = uid(how);
       try {
         const sub = await createSubscription(api, slow.url, { event_types: [`${tag}.>`] });
-        const other = await createSubscription(api, witness.url, { event_types: [`${tag}.>`] });
+        // Quick retries: on a starved machine an attempt can time out although the witness got
+        // it, and the default backoff would leave it pending for minutes.
+        const other = await createSubscription(api, witness.url, {
+          event_types: [`${tag}.>`],
+          retry_policy: { max_retries: 5, backoff_seconds: [0.05] },
+        });
         await createEventsVia(
           api,
           Array.from({ length: 40 }, (_, i) => ({ event_type: `${tag}.a`, data: { i } })),
