@@ -1,7 +1,8 @@
 /**
- * The one append function. Every ingest path ends here. A group of units is written in one
- * transaction: dedupe lookups, stream locks (sorted, so concurrent groups cannot deadlock),
- * version checks, one INSERT for all rows, stream versions, statistics rollups, COMMIT.
+ * The one append function. Every ingest path ends here. A group of units is written atomically:
+ * dedupe lookups, stream locks (sorted, so concurrent groups cannot deadlock), version checks, then
+ * one INSERT statement for all rows that also takes the position lock and moves the stream heads
+ * and the statistics rollups. Without streams that statement is its own transaction.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DomainError } from '../domain/errors.js';
@@ -38,7 +39,7 @@ export async function appendGroup(db: Db, units: AppendUnit[]): Promise<AppendOu
     // lookup fails the statement as a whole (no ON CONFLICT here), and so does anything else the
     // database refuses: then the group takes the transactional path below, which sorts it out.
     try {
-      return await appendInTransaction(db, units, 'fail');
+      return await appendOnce(db, units, 'fail');
     } catch (error) {
       if (isUnavailable(error)) {
         throw new StoreUnavailableError('The event store is unavailable', { cause: error });
@@ -47,7 +48,7 @@ export async function appendGroup(db: Db, units: AppendUnit[]): Promise<AppendOu
   }
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction((tx) => appendInTransaction(tx, units, 'skip'));
+      return await db.transaction((tx) => appendOnce(tx, units, 'skip'));
     } catch (error) {
       const retryable =
         error instanceof ConcurrentWriteError || RETRYABLE_SQLSTATES.has(sqlState(error) ?? '');
@@ -83,7 +84,7 @@ export async function appendGroup(db: Db, units: AppendUnit[]): Promise<AppendOu
  * Lookups, plan, insert. `conflicts`: `skip` inside a transaction (a concurrent duplicate shows up
  * as a missing row and the transaction is retried), `fail` when the INSERT is its own transaction.
  */
-async function appendInTransaction(
+async function appendOnce(
   tx: Queryable,
   units: AppendUnit[],
   conflicts: 'skip' | 'fail',

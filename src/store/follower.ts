@@ -51,7 +51,10 @@ export const OUTBOX_SOURCE: FollowSource = {
   lockKey: 7_235_180_101,
 };
 
-/** Writers call this in their transaction right before the INSERT that draws positions. */
+/**
+ * Writers call this in their transaction right before the INSERT that draws positions (the append
+ * takes the same lock, `source.lockKey`, in the first CTE of its INSERT: store/append.ts).
+ */
 export async function lockPositionOrder(tx: Queryable, source: FollowSource): Promise<void> {
   await tx.query('SELECT pg_advisory_xact_lock($1)', [source.lockKey]);
 }

@@ -25,8 +25,7 @@ export interface ProjectionRead extends Folded {
   entity_id: string;
   /** When the stream was created. */
   created_at: Date;
-  /** Snapshot the read started from (0: none), and how many events it folded. */
-  from_version: number;
+  /** How many events the read folded after the snapshot it started from. */
   folded_events: number;
 }
 
@@ -95,7 +94,6 @@ export async function readDefaultProjection(
     entity_type: stream.entity_type,
     entity_id: stream.entity_id,
     created_at: stream.created_at,
-    from_version: start.version,
     folded_events: events.rows.length,
   };
 }
