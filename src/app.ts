@@ -39,7 +39,7 @@ import { createSegmentIngest } from './ingest/segment-ingest.js';
 import { trackingRoutes } from './ingest/tracking.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isUnavailable, type Db } from './store/db.js';
-import { createEventStore, type EventStore } from './store/index.js';
+import { createEventStore, type Appended, type EventStore } from './store/index.js';
 import { migrate } from './store/migrate.js';
 import { createPgDb } from './store/pg.js';
 import { createPgliteDb } from './store/pglite.js';
@@ -220,9 +220,10 @@ export interface Workers {
   delivery: DeliveryWorkers;
   /**
    * Wakes what follows new events (the relay, the delivery fan-out; the processing engine when
-   * some of them wait for processing): call after each append.
+   * some of them wait for processing) and hands the relay the events to publish: call after each
+   * append.
    */
-  onAppended(appended: { pending: boolean }): void;
+  onAppended(appended: Appended): void;
   stop(): Promise<void>;
 }
 
@@ -311,7 +312,7 @@ export function startWorkers(deps: WorkerDeps): Workers {
     processing,
     delivery,
     onAppended(appended) {
-      relay.poke();
+      relay.appended(appended.events);
       if (appended.pending) processing?.poke();
       delivery.poke();
     },

@@ -1,6 +1,7 @@
 /** Process entry: config → store → app → listen; stops cleanly on SIGTERM / SIGINT. */
 import { pino } from 'pino';
 import { buildApp, createEventStore, openBus, openDb, startWorkers } from './app.js';
+import type { Appended } from './store/index.js';
 import { ConfigError, loadConfig, RESERVED } from './config.js';
 
 async function main(): Promise<void> {
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
   const bus = await openBus(config, logger);
   // The store wakes the relay and the processing engine after each commit; the workers append
   // through the store.
-  let onAppended = (_appended: { pending: boolean }) => {};
+  let onAppended = (_appended: Appended) => {};
   const store = createEventStore(db, { onAppended: (appended) => onAppended(appended) });
   const workers = startWorkers({ db, bus, store, config, logger });
   onAppended = (appended) => workers.onAppended(appended);

@@ -89,7 +89,8 @@ async function startInstance(databaseUrl: string, natsUrl: string): Promise<Inst
   const bus = createNatsBus({ servers: natsUrl });
   await bus.ensureStream({ name: EVENT_STREAM, subjects: ['event.>'], duplicateWindowMs: 120_000 });
   const relay = startOutboxRelay({ db, bus, idleMs: 10 });
-  const store = createEventStore(db, { onAppended: () => relay.poke() });
+  // As the service wires it: the relay gets the events its instance appended (and reads back the others').
+  const store = createEventStore(db, { onAppended: (appended) => relay.appended(appended.events) });
   return {
     db,
     bus,
@@ -161,6 +162,11 @@ describe('outbox relay (postgres + NATS JetStream)', () => {
       const published = await waitForPublished(nats.url, ids);
       expectExactlyOnceInPositionOrder(published, ids);
       expect(instance.relay.stats()).toMatchObject({ leader: true });
+      // What the relay held since the append is what a read returns.
+      for (const p of published.filter((p) => ids.has(p.envelope.id)).slice(0, 100)) {
+        const stored = await instance.store.getEvent(p.envelope.id);
+        expect(p.envelope.data).toEqual(JSON.parse(JSON.stringify(stored)));
+      }
     } finally {
       await instance.stop();
     }

@@ -5,6 +5,11 @@
  * checkpoints, with `Nats-Msg-Id` set so that a crash between publish and checkpoint (or a lost
  * ack) only republishes what the stream then drops as a duplicate. One instance relays at a time
  * (an advisory-lock lease); the others stand by and take over when its connection goes.
+ *
+ * The events its own instance appended are handed to the relay (`appended`) and kept, bounded,
+ * until published: the relay then follows positions only and reads back just the rows it does not
+ * hold (other instances' appends, or what did not fit). Order and gap-freeness come from the
+ * positions read, never from what was handed over.
  */
 import type { Logger } from 'pino';
 import type { StoredEvent } from '../domain/event.js';
@@ -12,7 +17,10 @@ import type { Db, Lease } from '../store/db.js';
 import {
   EVENTS_SOURCE,
   OUTBOX_SOURCE,
+  readEventsAt,
   readNext,
+  readNextPositions,
+  type FollowResult,
   type FollowSource,
   type OutboxRow,
 } from '../store/follower.js';
@@ -25,6 +33,8 @@ import { envelope, LifecycleSubject } from './envelope.js';
 export const RELAY_LEASE_KEY = 7_235_180_043;
 
 const CHECKPOINT_EVERY_MS = 200;
+/** Most appended events kept for publishing; beyond, the oldest are read back from the database. */
+const HELD_MAX = 20_000;
 
 export interface RelayOptions {
   db: Db;
@@ -47,6 +57,8 @@ export interface RelayStats {
 }
 
 export interface Relay extends Loop {
+  /** Events this instance just committed, in position order: kept to publish, and wakes the relay. */
+  appended(events: readonly StoredEvent[]): void;
   stats(): RelayStats;
 }
 
@@ -58,6 +70,7 @@ interface Followed<T extends { position: number }> {
   /** Last position written to the database, and when. */
   saved: number;
   savedAt: number;
+  read(checkpoint: number, limit: number): Promise<FollowResult<T>>;
   toMessage(row: T): { subject: string; msgId: string; data: Uint8Array; headers?: Record<string, string> };
 }
 
@@ -74,12 +87,32 @@ export function startOutboxRelay(options: RelayOptions): Relay {
     outboxCheckpoint: 0,
   };
 
+  /** Appended by this instance and not published yet, by position (insertion order = position order). */
+  const held = new Map<number, StoredEvent>();
+
+  async function readEvents(checkpoint: number, limit: number): Promise<FollowResult<StoredEvent>> {
+    if (held.size === 0) return readNext<StoredEvent>(db, checkpoint, limit, EVENTS_SOURCE);
+    const positions = await readNextPositions(db, checkpoint, limit, EVENTS_SOURCE);
+    const missing = positions.filter((position) => !held.has(position));
+    const fetched = new Map((await readEventsAt(db, missing)).map((event) => [event.position, event]));
+    const rows = positions.map((position) => held.get(position) ?? fetched.get(position)!);
+    for (const position of positions) held.delete(position);
+    // Anything at or below the last position read is never read again.
+    const last = positions[positions.length - 1] ?? checkpoint;
+    for (const position of held.keys()) {
+      if (position > last) break;
+      held.delete(position);
+    }
+    return { events: rows, checkpoint: last };
+  }
+
   const events: Followed<StoredEvent> = {
     name: 'event.stored',
     source: EVENTS_SOURCE,
     checkpoint: null,
     saved: 0,
     savedAt: 0,
+    read: readEvents,
     toMessage: (event) => ({
       subject: LifecycleSubject.STORED,
       msgId: event.event_id,
@@ -92,6 +125,7 @@ export function startOutboxRelay(options: RelayOptions): Relay {
     checkpoint: null,
     saved: 0,
     savedAt: 0,
+    read: (checkpoint, limit) => readNext<OutboxRow>(db, checkpoint, limit, OUTBOX_SOURCE),
     toMessage: (row) => ({
       subject: row.subject,
       msgId: row.msg_id,
@@ -120,7 +154,7 @@ export function startOutboxRelay(options: RelayOptions): Relay {
       followed.checkpoint = followed.saved = await loadCheckpoint(db, followed.name);
       followed.savedAt = Date.now();
     }
-    const result = await readNext<T>(db, followed.checkpoint, batchSize, followed.source);
+    const result = await followed.read(followed.checkpoint, batchSize);
     if (result.events.length === 0) {
       await persist(followed, true);
       return false;
@@ -155,6 +189,7 @@ export function startOutboxRelay(options: RelayOptions): Relay {
     iterate: async () => {
       if (!lease || lease.lost) {
         lease = await db.tryLease(RELAY_LEASE_KEY);
+        held.clear();
         events.checkpoint = null;
         outbox.checkpoint = null;
         stats.leader = lease !== null;
@@ -171,6 +206,17 @@ export function startOutboxRelay(options: RelayOptions): Relay {
 
   return {
     poke: () => loop.poke(),
+    appended(appended) {
+      // Only the relaying instance keeps them (the others would only evict them).
+      if (lease && !lease.lost) {
+        for (const event of appended) held.set(event.position, event);
+        for (const position of held.keys()) {
+          if (held.size <= HELD_MAX) break;
+          held.delete(position);
+        }
+      }
+      loop.poke();
+    },
     async stop() {
       await loop.stop();
       if (lease && !lease.lost) {

@@ -11,7 +11,7 @@ import type { NewEvent, StoredEvent } from '../domain/event.js';
 import { planGroup, type AppendUnit, type ExistingEvent, type PlannedRow } from './append-plan.js';
 import { isUnavailable, RETRYABLE_SQLSTATES, sqlState, type Db, type Queryable } from './db.js';
 import { EVENTS_SOURCE } from './follower.js';
-import { EVENT_COLUMNS } from './rows.js';
+import { EVENT_COLUMNS, storedEventOf, type GeneratedColumns } from './rows.js';
 import { appendRollupCtes } from './rollups.js';
 
 export type { AppendUnit } from './append-plan.js';
@@ -214,7 +214,7 @@ async function insertRows(
   // With no processor enabled an event has nothing to wait for: it is stored `processed`, which
   // spares the engine an UPDATE of every row. Decided in this statement's snapshot: a processor
   // enabled before the append began is always seen (as in the engine's unmatched path).
-  const result = await tx.query<StoredEvent>(
+  const result = await tx.query<GeneratedColumns>(
     `WITH position_order AS MATERIALIZED (SELECT pg_advisory_xact_lock($2::bigint)),
      inserted AS (
      INSERT INTO event.events (event_id, event_type, event_source, event_category, user_id, session_id,
@@ -232,10 +232,17 @@ async function insertRows(
        "timestamp" timestamptz, stream_id text, entity_type text, entity_id text, stream_version int,
        idempotency_key text, content_hash text)
      ${conflicts === 'skip' ? 'ON CONFLICT DO NOTHING' : ''}
-     RETURNING ${EVENT_COLUMNS}
+     RETURNING position, event_id, event_type, event_source, event_category, user_id, status,
+       "timestamp", created_at, stream_id, stream_version
      ),${rows.some((row) => row.event.stream) ? STREAMS_CTE : ''}${appendRollupCtes('inserted')}
-     SELECT * FROM inserted`,
+     SELECT position, event_id, status, created_at FROM inserted`,
     [JSON.stringify(records), EVENTS_SOURCE.lockKey],
   );
-  return new Map(result.rows.map((row) => [row.event_id, row]));
+  const planned = new Map(rows.map((row) => [row.event.eventId, row]));
+  return new Map(
+    result.rows.map((generated) => {
+      const row = planned.get(generated.event_id)!;
+      return [generated.event_id, storedEventOf(row.event, row.streamVersion, generated)];
+    }),
+  );
 }

@@ -79,3 +79,31 @@ export async function readNext<T extends { position: number } = StoredEvent>(
   const last = result.rows[result.rows.length - 1];
   return { events: result.rows, checkpoint: last ? last.position : checkpoint };
 }
+
+/**
+ * The positions after `checkpoint`, at most `limit`, in position order: the same gap-free read as
+ * `readNext` without decoding the rows (a follower that holds most of them already, like the
+ * relay with the events its own instance appended, fetches only the others: `readEventsAt`).
+ */
+export async function readNextPositions(
+  db: Queryable,
+  checkpoint: number,
+  limit: number,
+  source: FollowSource = EVENTS_SOURCE,
+): Promise<number[]> {
+  const result = await db.query<{ position: number }>(
+    `SELECT position FROM ${source.table} WHERE position > $1 ORDER BY position LIMIT $2`,
+    [checkpoint, limit],
+  );
+  return result.rows.map((row) => row.position);
+}
+
+/** The events at these positions, in position order. */
+export async function readEventsAt(db: Queryable, positions: readonly number[]): Promise<StoredEvent[]> {
+  if (positions.length === 0) return [];
+  const result = await db.query<StoredEvent>(
+    `SELECT ${EVENT_COLUMNS} FROM event.events WHERE position = ANY($1::bigint[]) ORDER BY position`,
+    [positions],
+  );
+  return result.rows;
+}

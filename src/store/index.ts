@@ -48,11 +48,16 @@ export interface StoreOptions {
   /** Largest number of events in one transaction. */
   maxGroupEvents?: number;
   now?: () => Date;
-  /**
-   * Called after every commit that stored events (wakes the outbox relay); `pending` when some of
-   * them wait for processing (wakes the processing engine).
-   */
-  onAppended?: (appended: { pending: boolean }) => void;
+  /** Called after every commit that stored events (wakes the outbox relay and the other followers). */
+  onAppended?: (appended: Appended) => void;
+}
+
+/** What one commit stored. */
+export interface Appended {
+  /** The new events (not idempotent repeats), in position order, as a read would return them. */
+  events: StoredEvent[];
+  /** Some of them wait for processing (wakes the processing engine). */
+  pending: boolean;
 }
 
 /** Runs a read, turning connection failures into StoreUnavailableError. */
@@ -73,12 +78,15 @@ export function createEventStore(db: Db, options: StoreOptions = {}): EventStore
   const committer = new GroupCommitter<AppendUnit[], AppendOutcome[]>(
     async (items) => {
       const outcomes = await appendGroup(db, items.flat());
-      const pending = outcomes.some(
-        (outcome) =>
-          outcome.type === 'appended' &&
-          outcome.events.some((e) => !e.replayed && e.event.status === EventStatus.PENDING),
-      );
-      options.onAppended?.({ pending });
+      const events: StoredEvent[] = [];
+      for (const outcome of outcomes) {
+        if (outcome.type !== 'appended') continue;
+        for (const appended of outcome.events) if (!appended.replayed) events.push(appended.event);
+      }
+      if (events.length > 0) {
+        events.sort((a, b) => a.position - b.position);
+        options.onAppended?.({ events, pending: events.some((e) => e.status === EventStatus.PENDING) });
+      }
       let at = 0;
       return items.map((units) => outcomes.slice(at, (at += units.length)));
     },

@@ -1,5 +1,62 @@
+import { EventStatus, type NewEvent, type StoredEvent } from '../domain/event.js';
+
 /** The columns every read returns; their names are the JSON field names of `StoredEvent`. */
 export const EVENT_COLUMNS = `position, event_id, event_type, event_source, event_category, user_id, session_id,
   organization_id, device_id, correlation_id, data, metadata, context, properties, status, processed_at,
   processors, error_message, retry_count, "timestamp", created_at, updated_at, version, schema_version,
   stream_id, entity_type, entity_id, stream_version, idempotency_key`;
+
+/** What the database decides for an inserted row: the append's `RETURNING` (store/append.ts). */
+export interface GeneratedColumns {
+  position: number;
+  event_id: string;
+  status: EventStatus;
+  /** `now()` of the inserting transaction: also `updated_at`, and `processed_at` when processed. */
+  created_at: Date;
+}
+
+/** Defaults of `version` and `schema_version` (migration 0001). */
+const ROW_VERSION = '1.0.0';
+
+/**
+ * The stored event as a read would return it, from what was inserted and what the database
+ * generated: decoding every column of every inserted row again cost more than the INSERT's
+ * encoding. JSON content keeps the client's key order (a read returns jsonb's); equal as JSON.
+ */
+export function storedEventOf(
+  event: NewEvent,
+  streamVersion: number | null,
+  generated: GeneratedColumns,
+): StoredEvent {
+  return {
+    position: generated.position,
+    event_id: generated.event_id,
+    event_type: event.eventType,
+    event_source: event.eventSource,
+    event_category: event.eventCategory,
+    user_id: event.userId,
+    session_id: event.sessionId,
+    organization_id: event.organizationId,
+    device_id: event.deviceId,
+    correlation_id: event.correlationId,
+    data: event.data,
+    metadata: event.metadata,
+    context: event.context,
+    properties: event.properties,
+    status: generated.status,
+    processed_at: generated.status === EventStatus.PROCESSED ? generated.created_at : null,
+    processors: [],
+    error_message: null,
+    retry_count: 0,
+    timestamp: event.timestamp,
+    created_at: generated.created_at,
+    updated_at: generated.created_at,
+    version: ROW_VERSION,
+    schema_version: ROW_VERSION,
+    stream_id: event.stream?.streamId ?? null,
+    entity_type: event.stream?.entityType ?? null,
+    entity_id: event.stream?.entityId ?? null,
+    stream_version: streamVersion,
+    idempotency_key: event.idempotencyKey,
+  };
+}
