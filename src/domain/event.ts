@@ -90,8 +90,11 @@ export interface NewEvent {
   stream: StreamRef | null;
   expectedVersion: ExpectedVersion;
   idempotencyKey: string | null;
-  /** sha256 of the client-given content; decides "same content" for idempotent repeats. */
-  contentHash: string;
+  /**
+   * sha256 of the client-given content; decides "same content" for idempotent repeats. Null for an
+   * event that cannot be repeated (no client `event_id`, no idempotency key): nothing ever compares it.
+   */
+  contentHash: string | null;
 }
 
 export interface StoredEvent {
@@ -209,11 +212,21 @@ export function contentHash(content: unknown): string {
 
 export type NormalizeResult = { ok: true; event: NewEvent } | { ok: false; errors: FieldProblem[] };
 
+export interface NormalizeOptions {
+  /** The id of an event without a client `event_id` (default: a new UUIDv7). */
+  serverEventId?: string;
+}
+
 /**
  * Turns a schema-valid create request into a `NewEvent`, checking what a JSON schema cannot:
  * stream fields that agree with each other, storable timestamps and strings.
  */
-export function normalizeCreate(input: CreateEventInput, path: string, now: () => Date): NormalizeResult {
+export function normalizeCreate(
+  input: CreateEventInput,
+  path: string,
+  now: () => Date,
+  options: NormalizeOptions = {},
+): NormalizeResult {
   const errors: FieldProblem[] = [];
   let stream: StreamRef | null = null;
   if (input.stream_id !== undefined) {
@@ -281,7 +294,7 @@ export function normalizeCreate(input: CreateEventInput, path: string, now: () =
   return {
     ok: true,
     event: {
-      eventId: input.event_id ?? uuidv7(),
+      eventId: input.event_id ?? options.serverEventId ?? uuidv7(),
       clientEventId: input.event_id !== undefined,
       eventType: content.event_type,
       eventSource: content.event_source,
@@ -299,7 +312,8 @@ export function normalizeCreate(input: CreateEventInput, path: string, now: () =
       stream,
       expectedVersion,
       idempotencyKey: input.idempotency_key ?? null,
-      contentHash: contentHash(content),
+      contentHash:
+        input.event_id !== undefined || input.idempotency_key !== undefined ? contentHash(content) : null,
     },
   };
 }

@@ -65,6 +65,19 @@ describe('normalizeCreate', () => {
     expect(a.ok && b.ok && a.event.contentHash === b.event.contentHash).toBe(true);
     expect(a.ok && c.ok && a.event.contentHash !== c.event.contentHash).toBe(true);
   });
+
+  it('hashes only events that can be repeated (a client event_id or an idempotency key)', () => {
+    const withId = normalizeCreate({ event_type: 't', event_id: 'e-1' }, 'body', now);
+    const withKey = normalizeCreate({ event_type: 't', idempotency_key: 'k' }, 'body', now);
+    const neither = normalizeCreate({ event_type: 't' }, 'body', now, { serverEventId: 'chosen' });
+    expect(withId.ok && withId.event.contentHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(withKey.ok && withKey.event.contentHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(neither.ok && neither.event).toMatchObject({
+      eventId: 'chosen',
+      clientEventId: false,
+      contentHash: null,
+    });
+  });
 });
 
 describe('helpers', () => {

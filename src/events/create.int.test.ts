@@ -526,6 +526,18 @@ describe.each(STORE_KINDS)('POST /api/v1/events/create (%s)', (kind) => {
       expect(res.statusCode).toBe(409);
       expect(res.json<ErrorJson>()).toMatchObject({ code: 'idempotency_conflict', field: 'event_id' });
     });
+
+    it('an event stored without a client id or key is never a repeat, even of the same content', async () => {
+      const original = await createEvent(t, { event_type: 'gen.same', data: { n: 1 } });
+      const res = await post(t, CREATE, {
+        event_type: 'gen.same',
+        data: { n: 1 },
+        event_id: original.event_id,
+      });
+      expect(res.statusCode).toBe(409);
+      expect(res.json<ErrorJson>()).toMatchObject({ code: 'idempotency_conflict', field: 'event_id' });
+      expect((await get(t, `/api/v1/events/${original.event_id}`)).json()).toEqual(original);
+    });
   });
 
   describe('validation', () => {

@@ -18,6 +18,7 @@ import {
   type CreateEventInput,
   type JsonObject,
   type NewEvent,
+  type NormalizeOptions,
 } from '../domain/event.js';
 import { CreateEventSchema } from '../events/schemas.js';
 import { compileBodySchema, toFieldProblems } from '../http/validation.js';
@@ -136,12 +137,17 @@ const describe = (problems: FieldProblem[]) => problems.map((p) => `${p.path} ${
  * Validates a mapped create input with the rules of the create endpoint, then normalizes it;
  * problems are named under `path`.
  */
-export function toEvent(input: CreateEventInput, fallbackTime: Date, path = 'message'): MappedMessage {
+export function toEvent(
+  input: CreateEventInput,
+  fallbackTime: Date,
+  path = 'message',
+  options: NormalizeOptions = {},
+): MappedMessage {
   if (!validateCreate(input)) {
     const problems = toFieldProblems(validateCreate.errors ?? [], 'body', path);
     return { ok: false, error: describe(problems), problems };
   }
-  const normalized = normalizeCreate(input, path, () => fallbackTime);
+  const normalized = normalizeCreate(input, path, () => fallbackTime, options);
   if (!normalized.ok) return { ok: false, error: describe(normalized.errors), problems: normalized.errors };
   return { ok: true, event: normalized.event };
 }

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { encodeJson, type Bus } from '../bus/bus.js';
 import type { NewEvent } from '../domain/event.js';
 import type { EventStore } from '../store/index.js';
+import { toEvent } from './backend.js';
 import type { FrontendInput } from './frontend-model.js';
 
 export interface CollectedEvent extends FrontendInput {
@@ -23,6 +24,15 @@ export type Durability = 'stream' | 'store';
 export interface FrontendCollector {
   /** Resolves once every event is durable; throws when neither road is available. */
   collect(events: CollectedEvent[]): Promise<Durability>;
+}
+
+/** The event as the consumer of `events.frontend.>` would store it. */
+function repeatable(collected: CollectedEvent): NewEvent {
+  if (collected.event.clientEventId) return collected.event;
+  const mapped = toEvent(collected.input, collected.event.timestamp);
+  if (!mapped.ok)
+    throw new Error(`frontend event ${collected.input.event_id} no longer maps: ${mapped.error}`);
+  return mapped.event;
 }
 
 export function createFrontendCollector(deps: {
@@ -53,7 +63,9 @@ export function createFrontendCollector(deps: {
         { err: reason, failed: failed.length, of: events.length },
         'frontend events not published to JetStream: stored directly',
       );
-      await commit(failed.map((e) => e.event));
+      // A publish whose ack was lost may still reach the consumer: stored here as a repeatable
+      // event (client id and content hash, as the consumer stores it), the second one is a repeat.
+      await commit(failed.map(repeatable));
       return 'store';
     },
   };

@@ -148,6 +148,8 @@ export function frontendMetadata(
 export interface FrontendInput {
   subject: string;
   input: CreateEventInput & { event_id: string; timestamp: string };
+  /** The collector chose `input.event_id` (the client sent none). */
+  idGenerated: boolean;
 }
 
 /**
@@ -164,6 +166,7 @@ export function toFrontendInput(
   const category = categorizeFrontendEvent(event.category, event.event_type);
   return {
     subject: frontendSubject(category, event.event_type),
+    idGenerated: event.event_id === undefined,
     input: {
       event_id: event.event_id ?? uuidv7(),
       event_type: event.event_type,

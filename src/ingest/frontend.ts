@@ -104,7 +104,12 @@ export async function frontendRoutes(app: FastifyInstance, deps: FrontendRoutesD
     const prepared: CollectedEvent[] = [];
     events.forEach((body, index) => {
       const item = toFrontendInput(body, clientInfo, client, receivedAt);
-      const mapped = toEvent(item.input, receivedAt, path(index));
+      // Stored directly, an event whose id the collector chose cannot come twice: no repeat
+      // lookup, no content hash (the collector makes it repeatable again if it takes both roads).
+      const { event_id: eventId, ...rest } = item.input;
+      const mapped = item.idGenerated
+        ? toEvent(rest, receivedAt, path(index), { serverEventId: eventId })
+        : toEvent(item.input, receivedAt, path(index));
       if (mapped.ok) prepared.push({ ...item, event: mapped.event });
       else problems.push(...(mapped.problems ?? [{ path: path(index), message: mapped.error }]));
     });

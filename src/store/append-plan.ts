@@ -14,7 +14,8 @@ export interface AppendUnit {
 /** An already stored event as far as deduplication needs it. */
 export interface ExistingEvent {
   event: StoredEvent;
-  contentHash: string;
+  /** Null for an event stored without a client id or idempotency key: it is never the same content. */
+  contentHash: string | null;
 }
 
 export interface PlannedRow {
@@ -147,7 +148,7 @@ function findDuplicate(
     if (value === null) continue;
     const existing = stored.get(value);
     if (existing) {
-      return existing.contentHash === event.contentHash
+      return existing.contentHash !== null && existing.contentHash === event.contentHash
         ? { item: { type: 'stored', event: existing.event } }
         : { error: new IdempotencyConflictError(field, value) };
     }

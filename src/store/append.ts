@@ -122,7 +122,7 @@ async function findExisting(
   const byId = new Map<string, ExistingEvent>();
   const byKey = new Map<string, ExistingEvent>();
   if (ids.length === 0 && keys.length === 0) return { byId, byKey };
-  const result = await tx.query<StoredEvent & { content_hash: string }>(
+  const result = await tx.query<StoredEvent & { content_hash: string | null }>(
     `SELECT ${EVENT_COLUMNS}, content_hash FROM event.events WHERE event_id = ANY($1::text[])
      UNION
      SELECT ${EVENT_COLUMNS}, content_hash FROM event.events WHERE idempotency_key = ANY($2::text[])`,
