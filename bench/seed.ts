@@ -263,6 +263,12 @@ export async function seedEvents(db: Db, options: SeedOptions): Promise<SeedResu
       }
       const indexSeconds = seconds(tIndexes);
 
+      // The seeded dead letters, as the processing engine lists them (migration 0009); nothing
+      // seeded waits for processing.
+      await conn.query(
+        `INSERT INTO event.failed_events (position)
+         SELECT position FROM event.events WHERE status = 'failed' ON CONFLICT DO NOTHING`,
+      );
       const tRollups = performance.now();
       await rebuildRollups(conn);
       const rollups = seconds(tRollups);

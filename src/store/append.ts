@@ -234,7 +234,9 @@ async function insertRows(
      ${conflicts === 'skip' ? 'ON CONFLICT DO NOTHING' : ''}
      RETURNING position, event_id, event_type, event_source, event_category, user_id, status,
        "timestamp", created_at, stream_id, stream_version
-     ),${rows.some((row) => row.event.stream) ? STREAMS_CTE : ''}${appendRollupCtes('inserted')}
+     ),
+     queued AS (INSERT INTO event.processing_queue (position) SELECT position FROM inserted WHERE status = 'pending'),
+     ${rows.some((row) => row.event.stream) ? STREAMS_CTE : ''}${appendRollupCtes('inserted')}
      SELECT position, event_id, status, created_at FROM inserted`,
     [JSON.stringify(records), EVENTS_SOURCE.lockKey],
   );

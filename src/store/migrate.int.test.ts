@@ -60,4 +60,19 @@ describe('migrations', () => {
       await db.close();
     }
   });
+
+  it('no index of event.events names a processing column, so status changes are heap-only updates', async () => {
+    const db = createPgDb({ connectionString: database.url, poolSize: 1, statementTimeoutMs: 10_000 });
+    try {
+      const indexes = await db.query<{ indexdef: string }>(
+        `SELECT indexdef FROM pg_indexes WHERE schemaname = 'event' AND tablename = 'events'`,
+      );
+      expect(indexes.rows.length).toBeGreaterThan(5);
+      const processingColumns =
+        /\b(status|processed_at|processors|error_message|retry_count|updated_at|lease_until|next_attempt_at|claim_token)\b/;
+      for (const { indexdef } of indexes.rows) expect(indexdef).not.toMatch(processingColumns);
+    } finally {
+      await db.close();
+    }
+  });
 });

@@ -154,10 +154,20 @@ export async function loadEnabledProcessors(db: Queryable): Promise<ProcessorRow
 // ---------------------------------------------------------------------------------------------
 // Claims
 
-/** The condition of an event the engine may claim now. */
-const DUE = `status IN ('pending', 'processing')
-           AND (lease_until IS NULL OR lease_until < now())
-           AND (next_attempt_at IS NULL OR next_attempt_at <= now())`;
+/**
+ * Events the engine may claim now, oldest first, skipping rows another transaction holds: those
+ * of the queue (migration 0009) that are pending or held by an expired claim, past any retry delay.
+ */
+const dueEvents = (condition = 'true') => `
+         SELECT e.position AS claim_position, e.status AS previous_status
+         FROM event.processing_queue AS q JOIN event.events AS e ON e.position = q.position
+         WHERE e.status IN ('pending', 'processing')
+           AND (e.lease_until IS NULL OR e.lease_until < now())
+           AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= now())
+           AND ${condition}
+         ORDER BY q.position
+         LIMIT $1
+         FOR UPDATE OF e SKIP LOCKED`;
 
 export interface ClaimedEvent extends StoredEvent {
   /** Status before the claim: `pending`, or `processing` when an expired claim was taken over. */
@@ -181,13 +191,7 @@ export async function claimEvents(
       `UPDATE event.events AS e
        SET status = 'processing', lease_until = now() + $2 * interval '1 millisecond', claim_token = $3,
            updated_at = now()
-       FROM (
-         SELECT position AS claim_position, status AS previous_status FROM event.events
-         WHERE ${DUE}
-         ORDER BY position
-         LIMIT $1
-         FOR UPDATE SKIP LOCKED
-       ) AS c
+       FROM (${dueEvents()}) AS c
        WHERE e.position = c.claim_position
        RETURNING c.previous_status, ${EVENT_COLUMNS}`,
       [options.limit, options.leaseMs, options.token],
@@ -210,7 +214,10 @@ export async function claimEvents(
 export async function processUnmatchedEvents(db: Db, limit: number): Promise<number> {
   return db.transaction(async (tx) => {
     const result = await tx.query<
-      Pick<StoredEvent, 'timestamp' | 'event_source' | 'event_category' | 'event_type' | 'created_at'> & {
+      Pick<
+        StoredEvent,
+        'position' | 'timestamp' | 'event_source' | 'event_category' | 'event_type' | 'created_at'
+      > & {
         previous_status: string;
         processed_at: Date;
       }
@@ -218,21 +225,15 @@ export async function processUnmatchedEvents(db: Db, limit: number): Promise<num
       `UPDATE event.events AS e
        SET status = 'processed', processed_at = now(), error_message = NULL, lease_until = NULL,
            claim_token = NULL, next_attempt_at = NULL, updated_at = now()
-       FROM (
-         SELECT position AS claim_position, status AS previous_status FROM event.events
-         WHERE (${DUE})
-           -- decided in this statement's snapshot: a processor registered before an event was
-           -- stored is always seen here
-           AND NOT EXISTS (SELECT 1 FROM event.event_processors WHERE enabled)
-         ORDER BY position
-         LIMIT $1
-         FOR UPDATE SKIP LOCKED
-       ) AS c
+       -- decided in this statement's snapshot: a processor registered before an event was stored
+       -- is always seen here
+       FROM (${dueEvents('NOT EXISTS (SELECT 1 FROM event.event_processors WHERE enabled)')}) AS c
        WHERE e.position = c.claim_position
-       RETURNING c.previous_status, e."timestamp", e.event_source, e.event_category, e.event_type,
+       RETURNING c.previous_status, e.position, e."timestamp", e.event_source, e.event_category, e.event_type,
          e.processed_at, e.created_at`,
       [limit],
     );
+    await dequeue(tx, result.rows);
     await moveStatus(
       tx,
       result.rows.map((row) => ({
@@ -399,6 +400,15 @@ async function completeInTransaction(
     );
   }
 
+  await dequeue(
+    tx,
+    done.filter((c) => c.status !== EventStatus.PENDING).map((c) => c.event),
+  );
+  await markFailed(
+    tx,
+    done.filter((c) => c.status === EventStatus.FAILED).map((c) => c.event),
+  );
+
   const moves: StatusMove[] = done.map((c) => {
     const row = held.get(c.event.position)!;
     return {
@@ -421,6 +431,23 @@ async function completeInTransaction(
     completed: done.map((c) => c.event.event_id),
     lost: sorted.filter((c) => !held.has(c.event.position)).map((c) => c.event.event_id),
   };
+}
+
+/** Takes settled events (processed or failed) out of the processing queue. */
+async function dequeue(tx: Queryable, events: readonly { position: number }[]): Promise<void> {
+  if (events.length === 0) return;
+  await tx.query('DELETE FROM event.processing_queue WHERE position = ANY($1::bigint[])', [
+    events.map((e) => e.position),
+  ]);
+}
+
+/** Records dead letters (`GET /api/v1/events/failed`). */
+async function markFailed(tx: Queryable, events: readonly { position: number }[]): Promise<void> {
+  if (events.length === 0) return;
+  await tx.query(
+    'INSERT INTO event.failed_events (position) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING',
+    [events.map((e) => e.position)],
+  );
 }
 
 /**
@@ -454,12 +481,12 @@ export function listFailedEvents(
 ): Promise<{ events: StoredEvent[]; total: number }> {
   return guard(async () => {
     const events = await db.query<StoredEvent>(
-      `SELECT ${EVENT_COLUMNS} FROM event.events WHERE status = 'failed' ORDER BY position DESC LIMIT $1 OFFSET $2`,
+      `SELECT ${EVENT_COLUMNS} FROM event.events
+       WHERE position IN (SELECT position FROM event.failed_events ORDER BY position DESC LIMIT $1 OFFSET $2)
+       ORDER BY position DESC`,
       [page.limit, page.offset],
     );
-    const total = await db.query<{ n: number }>(
-      `SELECT count(*)::bigint AS n FROM event.events WHERE status = 'failed'`,
-    );
+    const total = await db.query<{ n: number }>('SELECT count(*)::bigint AS n FROM event.failed_events');
     return { events: events.rows, total: Number(total.rows[0]?.n ?? 0) };
   });
 }
@@ -485,6 +512,10 @@ export function retryFailedEvent(db: Db, eventId: string): Promise<RetryOutcome>
          WHERE position = $1 RETURNING ${EVENT_COLUMNS}`,
         [event.position],
       );
+      await tx.query('DELETE FROM event.failed_events WHERE position = $1', [event.position]);
+      await tx.query('INSERT INTO event.processing_queue (position) VALUES ($1) ON CONFLICT DO NOTHING', [
+        event.position,
+      ]);
       await moveStatus(tx, [{ event, from: EventStatus.FAILED, to: EventStatus.PENDING }]);
       return { type: 'retried', event: updated.rows[0]! };
     }),

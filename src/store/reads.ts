@@ -77,6 +77,22 @@ export function dimensionConditions(filter: EventFilter, params: Params): string
   return conditions;
 }
 
+/**
+ * On event.events only: events being processed and dead letters are listed in narrow tables
+ * (migration 0009), which find them without scanning for a status no index covers.
+ */
+function statusMembership(filter: EventFilter): string[] {
+  switch (filter.status) {
+    case 'pending':
+    case 'processing':
+      return ['position IN (SELECT position FROM event.processing_queue)'];
+    case 'failed':
+      return ['position IN (SELECT position FROM event.failed_events)'];
+    default:
+      return [];
+  }
+}
+
 function timeConditions(from: number | undefined, to: number | undefined, params: Params): string[] {
   const conditions: string[] = [];
   if (from !== undefined)
@@ -119,6 +135,7 @@ export async function queryEvents(db: Queryable, filter: EventFilter, page: Page
   const { from, to } = filterRange(filter);
   const conditions = [
     ...dimensionConditions(filter, params),
+    ...statusMembership(filter),
     ...timeConditions(filter.start_time ? from : undefined, filter.end_time ? to : undefined, params),
   ];
   if (page.cursor) {
@@ -150,6 +167,7 @@ export async function countEvents(db: Queryable, filter: EventFilter): Promise<n
     const params = new Params();
     const conditions = [
       ...dimensionConditions(filter, params),
+      ...statusMembership(filter),
       ...timeConditions(filter.start_time ? from : undefined, filter.end_time ? to : undefined, params),
     ];
     const result = await db.query<{ n: number }>(
@@ -164,7 +182,7 @@ export async function countEvents(db: Queryable, filter: EventFilter): Promise<n
     const conditions = dimensionConditions(filter, params);
     let sql: string;
     if (segment.source === 'raw') {
-      conditions.push(...timeConditions(segment.from, segment.to, params));
+      conditions.push(...statusMembership(filter), ...timeConditions(segment.from, segment.to, params));
       sql = `SELECT count(*)::bigint AS n FROM event.events ${whereClause(conditions)}`;
     } else {
       conditions.push(
