@@ -5,7 +5,7 @@
  * prints a markdown table: scenario, target, result, met. See docs/benchmarks.md.
  *
  * Flags:
- *   --only ingest,create,nats,collector,lag,processing,delivery,projection,query,embedded
+ *   --only ingest,create,nats,collector,lag,processing,delivery,projection,rebuild,replay,query,embedded
  *                                         parts to run, in this order (default: all but nats); nats =
  *                                         ingest and create again with the bus on a private
  *                                         nats-server -js (NATS_URL) instead of the in-process one;
@@ -18,7 +18,12 @@
  *                                         throughput and create → received latency (pipeline.ts);
  *                                         projection = reading the default projection of a
  *                                         10,000-event stream, current and as of past versions
- *                                         (projection.ts)
+ *                                         (projection.ts); rebuild = a declared projection
+ *                                         computed from 200,000 stored events in 2,000
+ *                                         streams, when registered and when rebuilt, in
+ *                                         events/s (rebuild.ts); replay = a replay of
+ *                                         500,000 seeded events by time range to a private
+ *                                         nats-server, in events/s (replay.ts)
  *   --events 10m                          stored events for the query part (seeded, see seed.ts)
  *   --embedded-events 100k                stored events for the embedded query part
  *   --duration 15                         seconds per measured scenario (plus --warmup 3 before each);
@@ -59,6 +64,8 @@ import { startNats } from './nats.js';
 import { anyUser, bodyPool, cycle, makeEvent, rng } from './payloads.js';
 import { deliveryPart, processingPart } from './pipeline.js';
 import { projectionPart } from './projection.js';
+import { rebuildPart } from './rebuild.js';
+import { replayPart } from './replay.js';
 import { EVENT_TYPES, openSeedDb, seedEvents, SOURCES } from './seed.js';
 import { removeOnExit, ROOT, startService, type RunningService } from './service.js';
 import {
@@ -84,6 +91,8 @@ const PARTS = [
   'processing',
   'delivery',
   'projection',
+  'rebuild',
+  'replay',
   'query',
   'embedded',
 ] as const;
@@ -95,7 +104,7 @@ const list = (name: string, fallback: string) =>
     .map((s) => s.trim())
     .filter(Boolean);
 const only = new Set(
-  list('only', 'ingest,create,collector,lag,processing,delivery,projection,query,embedded'),
+  list('only', 'ingest,create,collector,lag,processing,delivery,projection,rebuild,replay,query,embedded'),
 );
 for (const part of only) {
   if (!(PARTS as readonly string[]).includes(part))
@@ -825,6 +834,8 @@ async function main() {
   if (only.has('processing')) await part('Processing', () => processingPart(suite));
   if (only.has('delivery')) await part('Webhook delivery', () => deliveryPart(suite));
   if (only.has('projection')) await part('Projections', () => projectionPart(suite));
+  if (only.has('rebuild')) await part('Rebuild', () => rebuildPart(suite));
+  if (only.has('replay')) await part('Replay', () => replayPart(suite, benchUrl));
   if (only.has('query')) await part('PostgreSQL reads', pgReads);
   if (only.has('embedded')) await part('PGlite', embedded);
   const minutes = Math.round((performance.now() - started) / 6000) / 10;

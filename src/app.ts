@@ -43,13 +43,18 @@ import { createEventStore, type Appended, type EventStore } from './store/index.
 import { migrate } from './store/migrate.js';
 import { createPgDb } from './store/pg.js';
 import { createPgliteDb } from './store/pglite.js';
+import { createDeclaredProjections } from './projections/declared.js';
+import { startProjector, type Projector } from './projections/projector.js';
 import { projectionRoutes } from './projections/routes.js';
 import { streamRoutes } from './streams/routes.js';
-import { startProcessingEngine, type ProcessingEngine } from './processing/engine.js';
+import { maxRunMs, startProcessingEngine, type ProcessingEngine } from './processing/engine.js';
 import type { ProcessorTypes } from './processing/processor-type.js';
 import { createProcessorRegistry } from './processing/registry.js';
 import { processingRoutes } from './processing/routes.js';
 import { createProcessorTypes } from './processing/types/index.js';
+import { replayRoutes } from './replay/routes.js';
+import { createReplayService } from './replay/service.js';
+import { startReplayWorker, type ReplayWorker } from './replay/worker.js';
 
 export function packageVersion(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -151,7 +156,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   await http.register(eventRoutes, { store, events, batchMaxEvents: config.batchMaxEvents });
   await http.register(streamRoutes, { store });
-  await http.register(projectionRoutes, { db: store.db, snapshotEvery: config.snapshotEvery });
+  await http.register(projectionRoutes, {
+    db: store.db,
+    snapshotEvery: config.snapshotEvery,
+    declared: createDeclaredProjections({ db: store.db, now }),
+  });
   await http.register(frontendRoutes, {
     prefix: FRONTEND_PREFIX,
     collector: createFrontendCollector({ bus: deps.bus, store, logger: deps.logger || undefined }),
@@ -188,6 +197,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     }),
     poke: deps.pokeProcessing,
   });
+  await http.register(replayRoutes, { replays: createReplayService({ db: store.db, now }) });
   const segmentIngest = createSegmentIngest(store);
   await http.register(rudderstackRoutes, {
     ingest: segmentIngest,
@@ -218,13 +228,22 @@ export interface Workers {
   processing: ProcessingEngine | null;
   /** Webhook delivery: the fan-out and the delivery engine. */
   delivery: DeliveryWorkers;
+  /** Keeps the states of declared projections current (one instance at a time). */
+  projector: Projector;
+  /** Works through replay jobs (src/replay/worker.ts). */
+  replay: ReplayWorker;
   /**
    * Wakes what follows new events (the relay, the delivery fan-out; the processing engine when
    * some of them wait for processing) and hands the relay the events to publish: call after each
    * append.
    */
   onAppended(appended: Appended): void;
-  stop(): Promise<void>;
+  /**
+   * Stops every worker, each finishing or handing back what it holds; the outbox relay last.
+   * `beforeRelayStop` runs once the others have stopped and before the relay does: shutdown uses
+   * it to let the relay publish what is committed (src/ops/relay-drain.ts).
+   */
+  stop(options?: { beforeRelayStop?: (relay: Relay) => Promise<void> }): Promise<void>;
 }
 
 export interface WorkerDeps {
@@ -239,7 +258,8 @@ export interface WorkerDeps {
 }
 
 /**
- * Background work: the outbox relay, the processing engine, and the NATS ingest consumers
+ * Background work: the outbox relay, the processing engine, the projector of declared
+ * projections, replay jobs, and the NATS ingest consumers
  * (backend services' events on `events.backend.>`, the frontend collector's on
  * `events.frontend.>`). Each stops cleanly, finishing what it holds.
  */
@@ -307,21 +327,52 @@ export function startWorkers(deps: WorkerDeps): Workers {
     userAgent: `event-service/${packageVersion()} (webhooks)`,
     now,
   });
+  const replay = startReplayWorker({
+    db: deps.db,
+    bus,
+    types: processorTypes,
+    logger: logger?.child({ worker: 'replay' }),
+    now,
+    pageSize: config.replayPageSize,
+    leaseMs: config.replayLeaseMs,
+    pollMs: config.replayPollMs,
+    // PGlite runs one transaction at a time: a second job would only wait.
+    concurrency: deps.db.kind === 'pglite' ? 1 : config.replayConcurrency,
+    reprocessConcurrency: config.processingConcurrency,
+    defaultTimeoutMs: config.processingTimeoutMs,
+    maxRunMs: maxRunMs(config.processingLeaseMs),
+  });
+  const projector = startProjector({
+    db: deps.db,
+    logger,
+    pollMs: config.projectionPollMs,
+    batchSize: config.projectionBatchSize,
+  });
   return {
     relay,
     processing,
     delivery,
+    projector,
+    replay,
     onAppended(appended) {
       relay.appended(appended.events);
       if (appended.pending) processing?.poke();
       delivery.poke();
+      projector.poke();
     },
-    async stop() {
+    async stop(options) {
       await Promise.all(consumers.map((consumer) => consumer.stop()));
       await delivery.stop();
       await processing?.stop();
+      // Finishes or hands back the page in hand; its processors need the types still open.
+      await replay.stop();
       await processorTypes.close();
-      await relay.stop();
+      await projector.stop();
+      try {
+        await options?.beforeRelayStop?.(relay);
+      } finally {
+        await relay.stop();
+      }
     },
   };
 }

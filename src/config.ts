@@ -81,6 +81,40 @@ export interface Config {
   readonly deliveryDisableAfterMs: number;
   /** A projection snapshot is kept every this many events of a stream. */
   readonly snapshotEvery: number;
+  /** How often an idle projector looks for work other instances caused (appends, registrations), ms. */
+  readonly projectionPollMs: number;
+  /** Positions of the log one projector batch covers (per declared projection). */
+  readonly projectionBatchSize: number;
+  /** Most events one page of a replay reads, publishes and records (its memory bound). */
+  readonly replayPageSize: number;
+  /**
+   * How long a claim on a replay job lasts without renewal; a crashed instance's job is resumed
+   * after it. At most half of NATS_DUPLICATE_WINDOW_MS, so that a page published again on resume
+   * is dropped as a duplicate, ms.
+   */
+  readonly replayLeaseMs: number;
+  /** How often an idle instance looks for replay jobs, ms. */
+  readonly replayPollMs: number;
+  /** Replay jobs one instance works on at once (PostgreSQL; the embedded store runs one). */
+  readonly replayConcurrency: number;
+  /**
+   * Longest a graceful shutdown may take, counted from the signal (the delay included); past it the
+   * process logs what was still pending and exits 1, ms.
+   */
+  readonly shutdownTimeoutMs: number;
+  /**
+   * After the signal, how long the service keeps serving while `/health/ready` answers 503, so that
+   * load balancers stop sending before it stops accepting, ms.
+   */
+  readonly shutdownDelayMs: number;
+  /** Register with the Consul agent at `consulHost`:`consulPort` (src/ops/consul.ts). */
+  readonly consulEnabled: boolean;
+  readonly consulHost: string;
+  readonly consulPort: number;
+  /** ACL token sent to the Consul agent (`X-Consul-Token`); undefined = none. */
+  readonly consulToken: string | undefined;
+  /** Address other services should call, as registered in Consul; undefined = derived (ops/consul.ts). */
+  readonly serviceAddress: string | undefined;
   /** Reserved for later capabilities; read here so that every variable has one home. */
   readonly reserved: Readonly<Record<(typeof RESERVED)[number], string | undefined>>;
 }
@@ -147,6 +181,17 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`${name}=${JSON.stringify(raw)}: must be true or false`);
     return fallback;
   };
+  /** A host name or IP address (IPv6 with or without brackets), without scheme or port. */
+  const hostName = (name: string): string | undefined => {
+    const raw = read(name);
+    if (raw === undefined) return undefined;
+    const host = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
+    if (!/^[A-Za-z0-9._-]+$/.test(host) && !(/^[0-9A-Fa-f:.]+$/.test(host) && host.includes(':'))) {
+      problems.push(`${name}=${JSON.stringify(raw)}: must be a host name or IP address (no scheme, no port)`);
+      return undefined;
+    }
+    return host;
+  };
   const databaseUrl = read('DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: must start with postgres:// or postgresql://');
@@ -210,12 +255,38 @@ export function loadConfig(env: Env = process.env): Config {
     deliveryPollMs: int('DELIVERY_POLL_MS', 100, 5, 60_000),
     deliveryLeaseMs: int('DELIVERY_LEASE_MS', 60_000, 100, 3_600_000),
     snapshotEvery: int('SNAPSHOT_EVERY', 100, 1, 100_000),
+    projectionPollMs: int('PROJECTION_POLL_MS', 250, 5, 60_000),
+    projectionBatchSize: int('PROJECTION_BATCH_SIZE', 5000, 10, 100_000),
+    replayPageSize: int('REPLAY_PAGE_SIZE', 2000, 1, 10_000),
+    replayLeaseMs: int('REPLAY_LEASE_MS', 30_000, 500, 3_600_000),
+    replayPollMs: int('REPLAY_POLL_MS', 500, 5, 60_000),
+    replayConcurrency: int('REPLAY_CONCURRENCY', 1, 1, 16),
+    shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 25_000, 1000, 600_000),
+    shutdownDelayMs: int('SHUTDOWN_DELAY_MS', 0, 0, 300_000),
+    consulEnabled: bool('CONSUL_ENABLED', false),
+    consulHost: hostName('CONSUL_HOST') ?? 'localhost',
+    consulPort: int('CONSUL_PORT', 8500, 1, 65535),
+    consulToken: read('CONSUL_TOKEN'),
+    serviceAddress: hostName('SERVICE_ADDRESS'),
     deliveryDisableAfterMs: int('DELIVERY_DISABLE_AFTER_MS', 5 * 24 * 3_600_000, 0, 365 * 24 * 3_600_000),
     reserved: Object.fromEntries(RESERVED.map((name) => [name, read(name)])) as Config['reserved'],
   };
   if (config.deliveryLeaseMs < config.deliveryTimeoutMs + 50) {
     problems.push(
       `DELIVERY_LEASE_MS=${config.deliveryLeaseMs}: must exceed DELIVERY_TIMEOUT_MS (${config.deliveryTimeoutMs}) by at least 50`,
+    );
+  }
+  if (config.consulToken !== undefined && !/^[\x21-\x7e]+$/.test(config.consulToken)) {
+    problems.push('CONSUL_TOKEN: must be printable ASCII without spaces');
+  }
+  if (config.shutdownDelayMs >= config.shutdownTimeoutMs) {
+    problems.push(
+      `SHUTDOWN_DELAY_MS=${config.shutdownDelayMs}: must be less than SHUTDOWN_TIMEOUT_MS (${config.shutdownTimeoutMs})`,
+    );
+  }
+  if (config.replayLeaseMs * 2 > config.natsDuplicateWindowMs) {
+    problems.push(
+      `REPLAY_LEASE_MS=${config.replayLeaseMs}: must be at most half of NATS_DUPLICATE_WINDOW_MS (${config.natsDuplicateWindowMs})`,
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);

@@ -46,6 +46,14 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config.writeKeys)).toBe(true);
     expect(() => loadConfig({ TRACKING_MAX_MESSAGE_BYTES: '10' })).toThrow(/TRACKING_MAX_MESSAGE_BYTES/);
   });
+  it('reads the declared projections settings', () => {
+    expect(loadConfig({})).toMatchObject({ projectionPollMs: 250, projectionBatchSize: 5000 });
+    expect(loadConfig({ PROJECTION_POLL_MS: '20', PROJECTION_BATCH_SIZE: '100' })).toMatchObject({
+      projectionPollMs: 20,
+      projectionBatchSize: 100,
+    });
+    expect(() => loadConfig({ PROJECTION_BATCH_SIZE: '5' })).toThrow(/PROJECTION_BATCH_SIZE/);
+  });
   it('is frozen', () => {
     expect(Object.isFrozen(loadConfig({}))).toBe(true);
   });
@@ -115,5 +123,71 @@ describe('loadConfig', () => {
       /DELIVERY_LEASE_MS=5000: must exceed DELIVERY_TIMEOUT_MS/,
     );
     expect(() => loadConfig({ DELIVERY_CONCURRENCY: '0' })).toThrow(/DELIVERY_CONCURRENCY/);
+  });
+  it('reads the replay settings with their defaults and bounds', () => {
+    expect(loadConfig({})).toMatchObject({
+      replayPageSize: 2000,
+      replayLeaseMs: 30_000,
+      replayPollMs: 500,
+      replayConcurrency: 1,
+    });
+    expect(
+      loadConfig({
+        REPLAY_PAGE_SIZE: '100',
+        REPLAY_LEASE_MS: '2000',
+        REPLAY_POLL_MS: '20',
+        REPLAY_CONCURRENCY: '4',
+      }),
+    ).toMatchObject({ replayPageSize: 100, replayLeaseMs: 2000, replayPollMs: 20, replayConcurrency: 4 });
+    expect(() => loadConfig({ REPLAY_PAGE_SIZE: '0', REPLAY_CONCURRENCY: '17' })).toThrow(
+      /REPLAY_PAGE_SIZE[\s\S]*REPLAY_CONCURRENCY/,
+    );
+    // A page published again when a job resumes must still fall in the duplicate window.
+    expect(() => loadConfig({ REPLAY_LEASE_MS: '70000' })).toThrow(
+      /REPLAY_LEASE_MS=70000: must be at most half of NATS_DUPLICATE_WINDOW_MS \(120000\)/,
+    );
+    expect(loadConfig({ REPLAY_LEASE_MS: '70000', NATS_DUPLICATE_WINDOW_MS: '600000' }).replayLeaseMs).toBe(
+      70_000,
+    );
+  });
+  it('reads the shutdown settings: the delay must leave room within the timeout', () => {
+    expect(loadConfig({})).toMatchObject({ shutdownTimeoutMs: 25_000, shutdownDelayMs: 0 });
+    expect(loadConfig({ SHUTDOWN_TIMEOUT_MS: '30000', SHUTDOWN_DELAY_MS: '5000' })).toMatchObject({
+      shutdownTimeoutMs: 30_000,
+      shutdownDelayMs: 5000,
+    });
+    expect(() => loadConfig({ SHUTDOWN_TIMEOUT_MS: '500' })).toThrow(/SHUTDOWN_TIMEOUT_MS/);
+    expect(() => loadConfig({ SHUTDOWN_TIMEOUT_MS: '5000', SHUTDOWN_DELAY_MS: '5000' })).toThrow(
+      /SHUTDOWN_DELAY_MS=5000: must be less than SHUTDOWN_TIMEOUT_MS \(5000\)/,
+    );
+  });
+  it('reads the Consul settings: off by default, host names and addresses without scheme or port', () => {
+    expect(loadConfig({})).toMatchObject({
+      consulEnabled: false,
+      consulHost: 'localhost',
+      consulPort: 8500,
+      consulToken: undefined,
+      serviceAddress: undefined,
+    });
+    expect(
+      loadConfig({
+        CONSUL_ENABLED: 'true',
+        CONSUL_HOST: 'consul.internal',
+        CONSUL_PORT: '8501',
+        CONSUL_TOKEN: 'b1gs3cr3t-token',
+        SERVICE_ADDRESS: '[fd00::5]',
+      }),
+    ).toMatchObject({
+      consulEnabled: true,
+      consulHost: 'consul.internal',
+      consulPort: 8501,
+      consulToken: 'b1gs3cr3t-token',
+      serviceAddress: 'fd00::5',
+    });
+    expect(loadConfig({ SERVICE_ADDRESS: '10.0.0.7' }).serviceAddress).toBe('10.0.0.7');
+    expect(() =>
+      loadConfig({ CONSUL_HOST: 'http://consul:8500', SERVICE_ADDRESS: 'a b', CONSUL_TOKEN: 'x y' }),
+    ).toThrow(/CONSUL_HOST[\s\S]*SERVICE_ADDRESS[\s\S]*CONSUL_TOKEN/);
+    expect(() => loadConfig({ CONSUL_PORT: '0' })).toThrow(/CONSUL_PORT/);
   });
 });

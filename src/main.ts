@@ -1,8 +1,34 @@
-/** Process entry: config → store → app → listen; stops cleanly on SIGTERM / SIGINT. */
-import { pino } from 'pino';
-import { buildApp, createEventStore, openBus, openDb, startWorkers } from './app.js';
+/**
+ * Process entry: config → store → app → listen → (Consul registration); on SIGTERM / SIGINT the
+ * graceful shutdown of docs/operations.md, bounded by SHUTDOWN_TIMEOUT_MS.
+ */
+import { hostname, networkInterfaces } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino, type Logger } from 'pino';
+import {
+  buildApp,
+  createEventStore,
+  openBus,
+  openDb,
+  packageVersion,
+  startWorkers,
+  type App,
+} from './app.js';
 import type { Appended } from './store/index.js';
-import { ConfigError, loadConfig, RESERVED } from './config.js';
+import { ConfigError, loadConfig, RESERVED, type Config } from './config.js';
+import {
+  AGENT_TIMEOUT_MS,
+  advertisedAddress,
+  buildServiceDefinition,
+  createConsulAgent,
+  routesFromOpenApi,
+  startConsulRegistration,
+  type ConsulAgent,
+  type Registrar,
+} from './ops/consul.js';
+import { closeHttp, trackHttp } from './ops/http.js';
+import { drainRelay } from './ops/relay-drain.js';
+import { createShutdown } from './ops/shutdown.js';
 
 async function main(): Promise<void> {
   let config;
@@ -37,33 +63,95 @@ async function main(): Promise<void> {
     logger,
     pokeProcessing: () => workers.processing?.poke(),
   });
+  const tracker = trackHttp(app.http.server);
   await app.http.listen({ port: config.port, host: config.host });
+  const consul = config.consulEnabled ? registerWithConsul(config, app, logger) : null;
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    app.beginShutdown();
-    const timer = setTimeout(() => {
-      logger.error('shutdown timed out');
-      process.exit(1);
-    }, 15_000);
-    try {
-      await app.http.close();
-      await store.drain();
-      await workers.stop();
-      await bus.close();
-      await db.close();
-      clearTimeout(timer);
-      logger.info('stopped');
-    } catch (error) {
-      logger.error({ err: error }, 'error during shutdown');
-      process.exit(1);
-    }
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  // Kept at the end of the sequence for the bus, the database and the Consul call to close.
+  const closeReserveMs = Math.min(2000, Math.floor(config.shutdownTimeoutMs / 5));
+  let deregistered: Promise<void> = Promise.resolve();
+  const shutdown = createShutdown({
+    timeoutMs: config.shutdownTimeoutMs,
+    logger,
+    exit: (code) => process.exit(code),
+    steps: [
+      {
+        // Load balancers see 503 on /health/ready; answers close their connections; Consul stops
+        // sending traffic here (deregistration runs alongside the next steps).
+        name: 'not-ready',
+        run: () => {
+          app.beginShutdown();
+          tracker.closeConnectionsAfterResponse();
+          if (consul) {
+            const timeoutMs = Math.min(AGENT_TIMEOUT_MS, Math.floor(config.shutdownTimeoutMs / 2));
+            deregistered = consul.registrar.deregister(timeoutMs).finally(() => consul.agent.close());
+          }
+          if (config.shutdownDelayMs > 0)
+            logger.info({ delay_ms: config.shutdownDelayMs }, 'not ready; still serving during the delay');
+        },
+      },
+      {
+        // Still serving, so that nothing is refused while load balancers catch up.
+        name: 'delay',
+        run: () => (config.shutdownDelayMs > 0 ? sleep(config.shutdownDelayMs) : undefined),
+      },
+      {
+        name: 'http',
+        run: () => closeHttp(app.http),
+        pending: () => ({ requests_in_flight: tracker.requests(), open_connections: tracker.connections() }),
+      },
+      { name: 'appends', run: () => store.drain() },
+      {
+        name: 'workers',
+        run: (deadline) =>
+          workers.stop({
+            beforeRelayStop: async (relay) => {
+              const outcome = await drainRelay({ relay, db, bus, until: deadline - closeReserveMs });
+              if (outcome.type === 'published' || outcome.type === 'not_relaying') {
+                logger.debug({ outcome }, 'outbox relay: drained');
+              } else {
+                logger.warn(
+                  { outcome },
+                  'outbox relay: not everything committed is published yet; the next relay publishes the rest',
+                );
+              }
+            },
+          }),
+        pending: () => ({ relay: workers.relay.stats(), processing: workers.processing?.stats() ?? null }),
+      },
+      { name: 'consul', run: () => deregistered },
+      { name: 'bus', run: () => bus.close() },
+      { name: 'db', run: () => db.close() },
+    ],
+  });
+  process.on('SIGTERM', () => shutdown.begin('SIGTERM'));
+  process.on('SIGINT', () => shutdown.begin('SIGINT'));
+}
+
+/** Starts the background registration; the service runs whether or not the agent answers. */
+function registerWithConsul(
+  config: Config,
+  app: App,
+  logger: Logger,
+): { agent: ConsulAgent; registrar: Registrar } {
+  const bound = app.http.server.address();
+  const definition = buildServiceDefinition({
+    address: advertisedAddress(config, networkInterfaces(), hostname()),
+    port: typeof bound === 'object' && bound !== null ? bound.port : config.port,
+    version: packageVersion(),
+    routes: routesFromOpenApi(app.http.swagger()),
+  });
+  const agent = createConsulAgent({
+    host: config.consulHost,
+    port: config.consulPort,
+    token: config.consulToken,
+  });
+  const registrar = startConsulRegistration({
+    agent,
+    definition,
+    logger: logger.child({ component: 'consul' }),
+  });
+  return { agent, registrar };
 }
 
 main().catch((error: unknown) => {

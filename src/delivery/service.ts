@@ -7,15 +7,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { uuidv7 } from '../domain/ids.js';
 import { envelope, LifecycleSubject } from '../bus/envelope.js';
-import {
-  ConflictError,
-  NotFoundError,
-  StoreUnavailableError,
-  ValidationError,
-  type FieldProblem,
-} from '../domain/errors.js';
+import { ConflictError, NotFoundError, ValidationError, type FieldProblem } from '../domain/errors.js';
 import { checkTargetUrl } from '../net/ssrf.js';
-import { isUnavailable, RETRYABLE_SQLSTATES, sqlState, type Db } from '../store/db.js';
+import { guarded, RETRYABLE_SQLSTATES, sqlState, type Db } from '../store/db.js';
 import { patternProblem } from './matching.js';
 import type { RetryPolicy } from './retry.js';
 import { generateSecret, secretProblem } from './signing.js';
@@ -80,18 +74,6 @@ export interface SubscriptionServiceDeps {
 }
 
 const SUBSCRIBER_NAME_CONSTRAINT = 'event_subscriptions_subscriber_name_key';
-
-/** Runs store work, turning connection failures into StoreUnavailableError. */
-async function guarded<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (isUnavailable(error)) {
-      throw new StoreUnavailableError('The event store is unavailable', { cause: error });
-    }
-    throw error;
-  }
-}
 
 function nameConflict(error: unknown, name: string | undefined): ConflictError | null {
   if (sqlState(error) !== '23505') return null;

@@ -18,7 +18,13 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         { name: 'streams', description: 'Per-entity streams with versions' },
         {
           name: 'projections',
-          description: 'Per-entity state folded from the stream (snapshots every SNAPSHOT_EVERY events)',
+          description:
+            'Per-entity state folded from the stream: the default projection (snapshots every SNAPSHOT_EVERY events) and declared ones (a reducer per event type, kept current by the projector, rebuildable)',
+        },
+        {
+          name: 'replay',
+          description:
+            'Replay jobs: stored events republished in their original order to `event.replayed.{target}`, optionally run through the processors again; dry runs, progress, cancel',
         },
         { name: 'health', description: 'Liveness and readiness' },
         {

@@ -4,9 +4,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Static } from 'typebox';
-import { StoreUnavailableError } from '../domain/errors.js';
 import { errorResponses } from '../http/schema-helpers.js';
-import { isUnavailable, type Db } from '../store/db.js';
+import { guarded, type Db } from '../store/db.js';
 import { listDeadLetters } from '../store/outbox.js';
 import { DeadLetterListSchema, DeadLetterQuerySchema } from './frontend-schemas.js';
 
@@ -25,14 +24,8 @@ export async function deadLetterRoutes(app: FastifyInstance, deps: { db: Db }): 
     },
     async (request) => {
       const { channel, limit = 100, offset = 0 } = request.query as Static<typeof DeadLetterQuerySchema>;
-      try {
-        const { items, total } = await listDeadLetters(deps.db, { channel, limit, offset });
-        return { items, total: Number(total), limit, offset };
-      } catch (error) {
-        if (isUnavailable(error))
-          throw new StoreUnavailableError('The event store is unavailable', { cause: error });
-        throw error;
-      }
+      const { items, total } = await guarded(() => listDeadLetters(deps.db, { channel, limit, offset }));
+      return { items, total: Number(total), limit, offset };
     },
   );
 }

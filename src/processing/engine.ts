@@ -38,14 +38,13 @@ import {
 } from '../store/processing.js';
 import { startLoop, type Loop } from '../workers/loop.js';
 import { selectProcessors, type ProcessorFilters } from './filters.js';
-import { PermanentProcessorError, type ProcessorResult } from './processor-type.js';
+import { createRunner, type Run as RunnerRun } from './runner.js';
 import {
   decideEvent,
   resultStatus,
   type EventDecision,
   type NamedOutcome,
   type RetryPolicy,
-  type RunOutcome,
 } from './retry.js';
 import type { ProcessorTypeSet } from './types/index.js';
 
@@ -88,12 +87,7 @@ export interface ProcessingEngine extends Loop {
 /** A registered processor as the engine uses it. */
 type ActiveProcessor = Omit<ProcessorRow, 'filters'> & { filters: ProcessorFilters };
 
-interface Run {
-  processor: ActiveProcessor;
-  outcome: RunOutcome;
-  durationMs: number;
-  finishedAt: Date;
-}
+type Run = RunnerRun<ActiveProcessor>;
 
 /** Time kept between the end of the runs and the end of the lease, for writing the outcome. */
 export function leaseMargin(leaseMs: number): number {
@@ -141,98 +135,28 @@ export function startProcessingEngine(options: EngineOptions): ProcessingEngine 
     });
   }
 
-  async function runOne(event: ClaimedEvent, processor: ActiveProcessor, deadline: number): Promise<Run> {
-    const started = performance.now();
-    const finish = (outcome: RunOutcome): Run => ({
-      processor,
-      outcome,
-      durationMs: performance.now() - started,
-      finishedAt: new Date(),
-    });
-    if (stopping.signal.aborted) return finish({ type: 'deferred' });
-    const type = types.get(processor.processor_type);
-    if (!type) {
-      return finish({
-        type: 'retry',
-        message: `processor type ${processor.processor_type} is not known to this instance`,
-      });
-    }
-    // A run never outlives the claim: its timeout is at most what a fresh claim leaves, and a run
-    // that could not finish before this claim's deadline is not started (deferred to the next
-    // claim, where it comes first). The first runs of every batch always start: progress.
-    const configured = processor.config.timeout_ms;
-    const timeoutMs = Math.max(
-      1,
-      Math.min(
-        typeof configured === 'number' && configured > 0 ? configured : options.defaultTimeoutMs,
-        maxRunMs(options.leaseMs),
-      ),
-    );
-    if (deadline - started < timeoutMs) return finish({ type: 'deferred' });
-    const controller = new AbortController();
-    const onStop = () => controller.abort();
-    stopping.signal.addEventListener('abort', onStop, { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => {
-        controller.abort();
-        resolve('timeout');
-      }, timeoutMs);
-      controller.signal.addEventListener('abort', () => resolve('timeout'), { once: true });
-    });
-    try {
-      // A custom type's run may throw synchronously or return a plain value.
-      const running = Promise.resolve().then(() =>
-        type.run(event, processor.config, {
-          processor: {
-            processor_id: processor.processor_id,
-            processor_name: processor.processor_name,
-            processor_type: processor.processor_type,
-          },
-          signal: controller.signal,
-          timeoutMs,
-          logger: logger?.child({ event_id: event.event_id, processor_name: processor.processor_name }),
-        }),
-      );
-      running.catch(() => undefined);
-      const result = await Promise.race([running, timedOut]);
-      if (result === 'timeout') {
-        if (stopping.signal.aborted) return finish({ type: 'deferred' });
-        return finish({ type: 'retry', message: `timed out after ${timeoutMs} ms` });
-      }
-      return finish(toOutcome(result));
-    } catch (error) {
-      if (stopping.signal.aborted) return finish({ type: 'deferred' });
-      const message = error instanceof Error ? error.message : String(error);
-      if (error instanceof PermanentProcessorError) return finish({ type: 'failed', message });
-      return finish({ type: 'retry', message: message || 'failed' });
-    } finally {
-      clearTimeout(timer);
-      stopping.signal.removeEventListener('abort', onStop);
-    }
-  }
+  // Runs (runner.ts) never outlive the claim: a timeout is at most what a fresh claim leaves, and a
+  // run that could not finish before its batch's deadline is not started.
+  const runner = createRunner({
+    types,
+    logger,
+    defaultTimeoutMs: options.defaultTimeoutMs,
+    maxRunMs: maxRunMs(options.leaseMs),
+    signal: stopping.signal,
+  });
 
   /** Runs the event's processors one after the other, highest priority first. */
-  async function runEvent(
+  function runEvent(
     event: ClaimedEvent,
     selected: ActiveProcessor[],
     succeeded: Set<string>,
     deadline: number,
   ): Promise<Run[]> {
-    const runs: Run[] = [];
-    for (const processor of selected) {
-      if (succeeded.has(succeededKey(event.event_id, processor.processor_id))) {
-        runs.push({
-          processor,
-          outcome: { type: 'skipped', message: 'already succeeded on an earlier attempt' },
-          durationMs: 0,
-          finishedAt: new Date(),
-        });
-        continue;
-      }
-      runs.push(await runOne(event, processor, deadline));
-    }
-    return runs;
+    return runner.runEvent(event, selected, deadline, (processor) =>
+      succeeded.has(succeededKey(event.event_id, processor.processor_id))
+        ? 'already succeeded on an earlier attempt'
+        : null,
+    );
   }
 
   function complete(token: string, event: ClaimedEvent, runs: Run[], time: Date): EventCompletion {
@@ -394,20 +318,6 @@ export function startProcessingEngine(options: EngineOptions): ProcessingEngine 
     },
     stats: () => ({ ...stats }),
   };
-}
-
-function toOutcome(result: ProcessorResult | void): RunOutcome {
-  if (result === undefined || result === null) return { type: 'success' };
-  switch (result.type) {
-    case 'success':
-      return { type: 'success', message: result.message };
-    case 'retry':
-      return { type: 'retry', message: result.message };
-    case 'failed':
-      return { type: 'failed', message: result.message };
-    default:
-      return { type: 'retry', message: `processor returned an unknown result ${JSON.stringify(result)}` };
-  }
 }
 
 /** Per processor that ran: errors of this batch and the last error, for the registry's counters. */

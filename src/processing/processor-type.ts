@@ -25,6 +25,22 @@ export interface RunContext {
   /** The time this run has, ms (the processor's own limit, or less when the batch is near its end). */
   timeoutMs: number;
   logger?: Logger;
+  /** Set when a replay (`reprocess: true`) runs the processor again on an event it already ran on. */
+  replayId?: string;
+}
+
+/**
+ * The id of this run's delivery for receivers that deduplicate: stable across the retries of one
+ * event for one processor, and new for each replay that runs it again (`<event_id>:<processor_id>`,
+ * then `:replay:<replay_id>`).
+ */
+export function deliveryKey(
+  event: { event_id: string },
+  context: RunContext,
+  encode: (part: string) => string = (part) => part,
+): string {
+  const key = `${encode(event.event_id)}:${encode(context.processor.processor_id)}`;
+  return context.replayId === undefined ? key : `${key}:replay:${encode(context.replayId)}`;
 }
 
 /**

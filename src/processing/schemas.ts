@@ -134,6 +134,9 @@ export const ResultSchema = Type.Object(
     processed_at: DateTime(),
     duration_ms: NullableInteger(),
     attempt: NullableInteger({ description: '1 for the first attempt, then one more per retry' }),
+    replay_id: NullableString({
+      description: 'The replay (`reprocess: true`) that ran the processor again; null for processing itself',
+    }),
   },
   { title: 'ProcessingResult' },
 );

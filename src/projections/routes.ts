@@ -1,85 +1,75 @@
 /**
- * Endpoint 9 of the seed contract: an entity's default projection (`state[event_type] = data`),
- * current or as of a version or a time. Folded at read time from the newest snapshot, so it always
- * reflects every event acknowledged for the stream before the request, on any instance.
+ * Endpoint 9 of the seed contract and declared projections.
+ *
+ * `GET /api/v1/events/projections/{entity_type}/{entity_id}`: an entity's default projection
+ * (`state[event_type] = data`), current or as of a version or a time, folded at read time from the
+ * newest snapshot; with `?name=`, a declared projection (declared.ts). Both always reflect every
+ * event acknowledged for the stream before the request, on any instance.
+ *
+ * Definitions: register, list, get (with rebuild progress), delete, rebuild. Thin: validate, call
+ * the service, answer. `/projections/{name}` and `/projections/{entity_type}/{entity_id}` differ
+ * in their number of segments, so the router never confuses them. Unauthenticated for now; the
+ * admin scope guards the definition endpoints once auth exists.
  */
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { NotFoundError, ValidationError } from '../domain/errors.js';
 import { parseTimestamp } from '../domain/event.js';
-import { DateTime, errorResponses } from '../http/schema-helpers.js';
+import { errorResponses } from '../http/schema-helpers.js';
 import type { Db } from '../store/db.js';
 import { readDefaultProjection } from '../store/projections.js';
+import type { DeclaredProjections, RegisterInput } from './declared.js';
 import { DEFAULT_PROJECTION } from './default-reducer.js';
+import {
+  DEFINITION_BODY_LIMIT,
+  DefinitionListQuerySchema,
+  DefinitionParamsSchema,
+  DefinitionSchema,
+  DeletedDefinitionSchema,
+  ProjectionParamsSchema,
+  ProjectionQuerySchema,
+  ProjectionSchema,
+  RegisterProjectionSchema,
+} from './schemas.js';
 
-const ParamsSchema = Type.Object({
-  entity_type: Type.String({ minLength: 1, maxLength: 100, pattern: '^[^:]+$' }),
-  entity_id: Type.String({ minLength: 1, maxLength: 255 }),
-});
-const QuerySchema = Type.Object(
-  {
-    as_of_version: Type.Optional(
-      Type.Integer({ minimum: 1, description: 'The state after this version (at most the current one)' }),
-    ),
-    as_of: Type.Optional(
-      DateTime({
-        description:
-          'The state after the newest version whose event `timestamp` is at or before this instant',
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
-const ProjectionSchema = Type.Object(
-  {
-    projection_id: Type.String(),
-    projection_name: Type.String(),
-    entity_type: Type.String(),
-    entity_id: Type.String(),
-    state: Type.Record(Type.String(), Type.Unknown(), {
-      description: 'Default projection: the data of the latest event of each event type',
-    }),
-    version: Type.Integer({ description: 'Events applied (the stream version the state is at)' }),
-    last_event_id: Type.String(),
-    created_at: DateTime({ description: 'When the stream was created' }),
-    updated_at: DateTime({ description: 'When the last applied event was stored' }),
-  },
-  { title: 'Projection' },
-);
+const TAGS = ['projections'];
+const BASE = '/api/v1/events/projections';
 
 export async function projectionRoutes(
   app: FastifyInstance,
-  deps: { db: Db; snapshotEvery: number },
+  deps: { db: Db; snapshotEvery: number; declared: DeclaredProjections },
 ): Promise<void> {
+  const { declared } = deps;
+
   app.get(
-    '/api/v1/events/projections/:entity_type/:entity_id',
+    `${BASE}/:entity_type/:entity_id`,
     {
       schema: {
-        tags: ['projections'],
+        tags: TAGS,
         summary: "Read an entity's projection",
         description:
-          'The default projection of the stream `{entity_type}:{entity_id}`: current, or as of a version ' +
-          '(`as_of_version`) or a time (`as_of`; both: the earlier). 404 when the entity has no events (by then).',
-        params: ParamsSchema,
-        querystring: QuerySchema,
+          'The default projection of the stream `{entity_type}:{entity_id}`, or with `name` a declared projection: current, or as of a version ' +
+          '(`as_of_version`) or a time (`as_of`; both: the earlier). Always includes every event acknowledged before the request. ' +
+          '404 when the entity has no events (by then), when the projection does not exist or is of another entity type, and when a `delete` operation deleted its state.',
+        params: ProjectionParamsSchema,
+        querystring: ProjectionQuerySchema,
         response: { 200: ProjectionSchema, ...errorResponses(404, 422, 503) },
       },
     },
     async (request) => {
-      const { entity_type, entity_id } = request.params as Static<typeof ParamsSchema>;
-      const query = request.query as Static<typeof QuerySchema>;
+      const { entity_type, entity_id } = request.params as Static<typeof ProjectionParamsSchema>;
+      const query = request.query as Static<typeof ProjectionQuerySchema>;
       let asOf: Date | undefined;
       if (query.as_of !== undefined) {
         asOf = parseTimestamp(query.as_of) ?? undefined;
         if (!asOf) throw new ValidationError([{ path: 'query.as_of', message: 'is out of range' }]);
       }
+      const target = { asOfVersion: query.as_of_version, asOf };
+      if (query.name !== undefined && query.name !== DEFAULT_PROJECTION) {
+        return declared.read(query.name, entity_type, entity_id, target);
+      }
       const streamId = `${entity_type}:${entity_id}`;
-      const read = await readDefaultProjection(
-        deps.db,
-        streamId,
-        { asOfVersion: query.as_of_version, asOf },
-        deps.snapshotEvery,
-      );
+      const read = await readDefaultProjection(deps.db, streamId, target, deps.snapshotEvery);
       if (!read || read.last_event_id === null || read.last_event_at === null) {
         throw new NotFoundError(`No events for entity ${entity_type}/${entity_id}`);
       }
@@ -94,6 +84,100 @@ export async function projectionRoutes(
         created_at: read.created_at,
         updated_at: read.last_event_at,
       };
+    },
+  );
+
+  app.get(
+    BASE,
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'List declared projections',
+        description:
+          'Every declared projection by name (`?entity_type=` filters), with its status and progress.',
+        querystring: DefinitionListQuerySchema,
+        response: { 200: Type.Array(DefinitionSchema), ...errorResponses(422, 503) },
+      },
+    },
+    async (request) => {
+      const { entity_type } = request.query as Static<typeof DefinitionListQuerySchema>;
+      return declared.list({ entityType: entity_type });
+    },
+  );
+
+  app.post(
+    BASE,
+    {
+      bodyLimit: DEFINITION_BODY_LIMIT,
+      schema: {
+        tags: TAGS,
+        summary: 'Register a declared projection',
+        description:
+          'A named projection of the streams of one entity type: per event type (or NATS-style pattern) a list of operations on the state ' +
+          '(`set`, `merge`, `increment`, `append`, `remove`, `delete`). Validated as a whole: 422 names every problem. `name` is unique (409). ' +
+          "The states of the entity type's existing events are computed in the background (`status: rebuilding`, progress in `GET …/projections/{name}`); reads are exact meanwhile. " +
+          'Publishes `event.projection.created`.',
+        body: RegisterProjectionSchema,
+        response: { 201: DefinitionSchema, ...errorResponses(400, 409, 413, 415, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const created = await declared.register(request.body as RegisterInput);
+      return reply.code(201).send(created);
+    },
+  );
+
+  app.get(
+    `${BASE}/:name`,
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Get a declared projection',
+        description: 'Its definition, status (`rebuilding` or `live`) and progress.',
+        params: DefinitionParamsSchema,
+        response: { 200: DefinitionSchema, ...errorResponses(404, 422, 503) },
+      },
+    },
+    async (request) => {
+      const { name } = request.params as Static<typeof DefinitionParamsSchema>;
+      return declared.get(name);
+    },
+  );
+
+  app.delete(
+    `${BASE}/:name`,
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Delete a declared projection',
+        description: 'The definition and every state it computed. The events stay.',
+        params: DefinitionParamsSchema,
+        response: { 200: DeletedDefinitionSchema, ...errorResponses(404, 422, 503) },
+      },
+    },
+    async (request) => {
+      const { name } = request.params as Static<typeof DefinitionParamsSchema>;
+      await declared.remove(name);
+      return { status: 'deleted' as const, name };
+    },
+  );
+
+  app.post(
+    `${BASE}/:name/rebuild`,
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Rebuild a declared projection',
+        description:
+          'Recomputes every state from the log in the background: a new generation, followed from the first event of the entity type. ' +
+          'Answers 202 with the definition; `GET …/projections/{name}` shows the progress. A rebuild in progress goes on (it is not restarted). Reads stay exact throughout.',
+        params: DefinitionParamsSchema,
+        response: { 202: DefinitionSchema, ...errorResponses(404, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params as Static<typeof DefinitionParamsSchema>;
+      return reply.code(202).send(await declared.rebuild(name));
     },
   );
 }

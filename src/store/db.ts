@@ -36,6 +36,8 @@ export interface Lease {
   release(): Promise<void>;
 }
 
+import { StoreUnavailableError } from '../domain/errors.js';
+
 /** PostgreSQL error codes that mean "try the same transaction again". */
 export const RETRYABLE_SQLSTATES: ReadonlySet<string> = new Set([
   '40001', // serialization_failure
@@ -68,4 +70,15 @@ export function isUnavailable(error: unknown): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connect ECONNREFUSED/i.test(
     message,
   );
+}
+
+/** Runs store work, turning connection failures into `StoreUnavailableError` (a 503). */
+export async function guarded<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isUnavailable(error))
+      throw new StoreUnavailableError('The event store is unavailable', { cause: error });
+    throw error;
+  }
 }

@@ -5,7 +5,7 @@
 import { StoreUnavailableError } from '../domain/errors.js';
 import { EventStatus, type StoredEvent } from '../domain/event.js';
 import { appendGroup, type AppendOutcome, type AppendUnit } from './append.js';
-import { isUnavailable, type Db } from './db.js';
+import { guarded, type Db } from './db.js';
 import { GroupCommitter } from './group-commit.js';
 import {
   getEvent,
@@ -58,17 +58,6 @@ export interface Appended {
   events: StoredEvent[];
   /** Some of them wait for processing (wakes the processing engine). */
   pending: boolean;
-}
-
-/** Runs a read, turning connection failures into StoreUnavailableError. */
-async function guarded<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (isUnavailable(error))
-      throw new StoreUnavailableError('The event store is unavailable', { cause: error });
-    throw error;
-  }
 }
 
 export function createEventStore(db: Db, options: StoreOptions = {}): EventStore {

@@ -252,7 +252,8 @@ export async function loadSucceeded(db: Queryable, eventIds: readonly string[]):
   if (eventIds.length === 0) return new Set();
   const result = await db.query<{ event_id: string; processor_id: string }>(
     `SELECT DISTINCT event_id, processor_id FROM event.processing_results
-     WHERE event_id = ANY($1::text[]) AND status = 'success' AND processor_id IS NOT NULL`,
+     WHERE event_id = ANY($1::text[]) AND status = 'success' AND processor_id IS NOT NULL
+       AND replay_id IS NULL`,
     [eventIds],
   );
   return new Set(result.rows.map((row) => succeededKey(row.event_id, row.processor_id)));
@@ -532,6 +533,7 @@ export interface ProcessingResultRow {
   processed_at: Date;
   duration_ms: number | null;
   attempt: number | null;
+  replay_id: string | null;
 }
 
 /** An event's processing results, oldest first; null when the event does not exist. */
@@ -544,7 +546,8 @@ export function listResults(
     const exists = await db.query('SELECT 1 FROM event.events WHERE event_id = $1', [eventId]);
     if (exists.rows.length === 0) return null;
     const results = await db.query<ProcessingResultRow>(
-      `SELECT result_id, event_id, processor_id, processor_name, status, message, processed_at, duration_ms, attempt
+      `SELECT result_id, event_id, processor_id, processor_name, status, message, processed_at, duration_ms, attempt,
+         replay_id
        FROM event.processing_results WHERE event_id = $1 ORDER BY result_id LIMIT $2 OFFSET $3`,
       [eventId, page.limit, page.offset],
     );

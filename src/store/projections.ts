@@ -1,7 +1,8 @@
 /**
- * SQL of projection reads: the stream head, the version asked for (by number or by time), the
- * newest snapshot at or below it, the events after that snapshot, and the snapshots a read passes
- * (written once, idempotently: they are a cache of what the immutable events determine).
+ * SQL of projection reads: the stream head and the version asked for (by number or by time), which
+ * declared projections use too (projections/declared.ts); for the default projection, the newest
+ * snapshot at or below that version, the events after that snapshot, and the snapshots a read
+ * passes (written once, idempotently: they are a cache of what the immutable events determine).
  */
 import {
   DEFAULT_PROJECTION,
@@ -29,6 +30,40 @@ export interface ProjectionRead extends Folded {
   folded_events: number;
 }
 
+export interface StreamHead {
+  stream_id: string;
+  entity_type: string;
+  entity_id: string;
+  version: number;
+  created_at: Date;
+}
+
+/** A stream with events (declared projections read it too); null when it has none. */
+export async function readStreamHead(db: Queryable, streamId: string): Promise<StreamHead | null> {
+  const head = await db.query<StreamHead>(
+    `SELECT stream_id, entity_type, entity_id, version, created_at FROM event.event_streams
+     WHERE stream_id = $1 AND version > 0`,
+    [streamId],
+  );
+  return head.rows[0] ?? null;
+}
+
+/** The version a target names (capped at the stream's); null when no event is that old. */
+export async function resolveVersion(
+  db: Queryable,
+  stream: StreamHead,
+  target: ProjectionTarget,
+): Promise<number | null> {
+  const version = Math.min(stream.version, target.asOfVersion ?? stream.version);
+  if (target.asOf === undefined) return version;
+  const at = await db.query<{ version: number | null }>(
+    `SELECT max(stream_version) AS version FROM event.events
+     WHERE stream_id = $1 AND "timestamp" <= $2::timestamptz AND stream_version <= $3`,
+    [stream.stream_id, target.asOf.toISOString(), version],
+  );
+  return at.rows[0]?.version ?? null;
+}
+
 /** The default projection of one stream at a version; null when there are no events at all by then. */
 export async function readDefaultProjection(
   db: Queryable,
@@ -36,31 +71,10 @@ export async function readDefaultProjection(
   target: ProjectionTarget,
   snapshotEvery: number,
 ): Promise<ProjectionRead | null> {
-  const head = await db.query<{
-    stream_id: string;
-    entity_type: string;
-    entity_id: string;
-    version: number;
-    created_at: Date;
-  }>(
-    `SELECT stream_id, entity_type, entity_id, version, created_at FROM event.event_streams
-     WHERE stream_id = $1 AND version > 0`,
-    [streamId],
-  );
-  const stream = head.rows[0];
+  const stream = await readStreamHead(db, streamId);
   if (!stream) return null;
-
-  let version = Math.min(stream.version, target.asOfVersion ?? stream.version);
-  if (target.asOf !== undefined) {
-    const at = await db.query<{ version: number | null }>(
-      `SELECT max(stream_version) AS version FROM event.events
-       WHERE stream_id = $1 AND "timestamp" <= $2::timestamptz AND stream_version <= $3`,
-      [streamId, target.asOf.toISOString(), version],
-    );
-    const found = at.rows[0]?.version ?? null;
-    if (found === null) return null;
-    version = found;
-  }
+  const version = await resolveVersion(db, stream, target);
+  if (version === null) return null;
 
   const snapshot = await db.query<{
     version: number;

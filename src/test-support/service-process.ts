@@ -16,8 +16,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
+export interface ExitInfo {
+  /** null when a signal ended the process. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** When it exited (ms since epoch). */
+  at: number;
+}
+
 export class ServiceProcess {
   private child: ChildProcess | null = null;
+  private exit: Promise<ExitInfo> | null = null;
   output = '';
 
   private constructor(
@@ -41,6 +50,9 @@ export class ServiceProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    this.exit = new Promise((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+    );
     child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
     const deadline = Date.now() + 30_000;
@@ -55,6 +67,17 @@ export class ServiceProcess {
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`service did not start:\n${this.output}`);
+  }
+
+  /** Sends a signal and returns at once (`exited()` tells when and how the process ended). */
+  signal(signal: NodeJS.Signals): void {
+    this.child?.kill(signal);
+  }
+
+  /** Resolves once the process started last has exited. */
+  exited(): Promise<ExitInfo> {
+    if (!this.exit) throw new Error('the service was never started');
+    return this.exit;
   }
 
   /** Stops the process: SIGKILL (no chance to clean up) or SIGTERM (graceful). */

@@ -9,7 +9,7 @@
  */
 import { encodeJson, type Bus } from '../../bus/bus.js';
 import { matchesPattern } from '../../domain/subjects.js';
-import type { ProcessorResult, ProcessorType } from '../processor-type.js';
+import { deliveryKey, type ProcessorResult, type ProcessorType } from '../processor-type.js';
 import { ConfigChecker, expandSubject, subjectProblem } from './checks.js';
 
 /** Subjects the service consumes: publishing there would feed every event back in, forever. */
@@ -44,7 +44,7 @@ export function publishProcessorType(deps: { bus: Bus }): ProcessorType {
     async run(event, config, context): Promise<ProcessorResult> {
       const subject = expandSubject(config.subject as string, event);
       await deps.bus.publish(subject, encodeJson(event), {
-        msgId: `${event.event_id}:${context.processor.processor_id}`,
+        msgId: deliveryKey(event, context),
         headers: {
           'event-id': encodeURIComponent(event.event_id),
           'event-type': encodeURIComponent(event.event_type),

@@ -11,7 +11,7 @@
  */
 import { connect, type ChannelModel, type ConfirmChannel, type Message } from 'amqplib';
 import type { Logger } from 'pino';
-import type { ProcessorResult, ProcessorType } from '../processor-type.js';
+import { deliveryKey, type ProcessorResult, type ProcessorType } from '../processor-type.js';
 import { ConfigChecker, expandTemplate, placeholderProblem } from './checks.js';
 import { ConnectionPool, within } from './pool.js';
 import { redact } from './redis-stream.js';
@@ -86,7 +86,7 @@ export function rabbitmqProcessorType(deps: { logger?: Logger }): ProcessorType 
         context.signal,
         'connecting to RabbitMQ',
       );
-      const messageId = `${event.event_id}:${context.processor.processor_id}`;
+      const messageId = deliveryKey(event, context);
       link.returned.delete(messageId);
       const confirmed = new Promise<void>((resolve, reject) => {
         link.channel.publish(

@@ -8,7 +8,7 @@
  */
 import { request, type Dispatcher } from 'undici';
 import { checkTargetUrl, ForbiddenTargetError } from '../../net/ssrf.js';
-import type { ProcessorResult, ProcessorType } from '../processor-type.js';
+import { deliveryKey, type ProcessorResult, type ProcessorType } from '../processor-type.js';
 import { ConfigChecker } from './checks.js';
 
 export interface WebhookConfig {
@@ -79,7 +79,7 @@ export function webhookProcessorType(deps: { dispatcher: Dispatcher; userAgent?:
     },
     async run(event, rawConfig, context): Promise<ProcessorResult> {
       const config = rawConfig as unknown as WebhookConfig;
-      const key = `${encodeURIComponent(event.event_id)}:${encodeURIComponent(context.processor.processor_id)}`;
+      const key = deliveryKey(event, context, encodeURIComponent);
       try {
         const response = await request(config.url, {
           method: 'POST',
