@@ -160,11 +160,19 @@ export async function loadEnabledProcessors(db: Queryable): Promise<ProcessorRow
  */
 const dueEvents = (condition = 'true') => `
          SELECT e.position AS claim_position, e.status AS previous_status
-         FROM event.processing_queue AS q JOIN event.events AS e ON e.position = q.position
-         WHERE e.status IN ('pending', 'processing')
-           AND (e.lease_until IS NULL OR e.lease_until < now())
-           AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= now())
-           AND ${condition}
+         FROM event.processing_queue AS q
+         CROSS JOIN LATERAL (
+           -- OFFSET 0 keeps the queue the driving side: the status statistics of event.events say
+           -- "hardly anything is pending", and a plan that filters the events table instead reads
+           -- all of it at every claim.
+           SELECT position, status FROM event.events AS e
+           WHERE e.position = q.position
+             AND e.status IN ('pending', 'processing')
+             AND (e.lease_until IS NULL OR e.lease_until < now())
+             AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= now())
+           OFFSET 0
+         ) AS e
+         WHERE ${condition}
          ORDER BY q.position
          LIMIT $1
          FOR UPDATE OF e SKIP LOCKED`;

@@ -9,6 +9,10 @@
 -- versions (fillfactor), so these updates are heap-only.
 
 CREATE TABLE event.processing_queue (position bigint PRIMARY KEY);
+-- Every processed event deletes its row: vacuumed after a fixed number of dead rows, not a share
+-- of a table that is small whatever its churn, so claims do not walk long runs of dead entries.
+ALTER TABLE event.processing_queue SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+    autovacuum_vacuum_cost_limit = 2000);
 CREATE TABLE event.failed_events (position bigint PRIMARY KEY);
 
 INSERT INTO event.processing_queue (position)
