@@ -8,6 +8,12 @@ import type { Db } from '../store/db.js';
 import { createEventStore, type EventStore } from '../store/index.js';
 import { openTestDb, type StoreKind } from './db.js';
 
+/**
+ * The admin API key every test app is configured with (`ADMIN_API_KEY`): tests that speak HTTP send
+ * it (test-support/http.ts does) unless they test authentication itself.
+ */
+export const TEST_ADMIN_API_KEY = 'test-admin-key-0123456789abcdef0123456789abcdef';
+
 export interface TestApp {
   app: App;
   store: EventStore;
