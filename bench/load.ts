@@ -18,6 +18,8 @@ export interface LoadOptions {
   /** The PostgreSQL database the service uses (undefined: embedded, no PostgreSQL of its own). */
   database?: string;
   timeoutSec?: number;
+  /** `Authorization` header value of every request (the bench service's credential). */
+  authorization?: string;
   /**
    * Requests a second over all connections, evenly spread (an open loop, see `openLoop`); default:
    * as many as the connections get answered (autocannon, a closed loop).
@@ -121,6 +123,12 @@ interface Driven {
 
 type Recorder = (statusCode: number, latencyMs: number) => void;
 
+function jsonHeaders(authorization: string | undefined): Record<string, string> {
+  return authorization === undefined
+    ? { 'content-type': 'application/json' }
+    : { 'content-type': 'application/json', authorization };
+}
+
 /** Closed loop: each connection sends its next request when the previous one is answered. */
 function closedLoop(options: LoadOptions, record: Recorder): Promise<Driven> {
   return new Promise<Driven>((resolve, reject) => {
@@ -133,7 +141,7 @@ function closedLoop(options: LoadOptions, record: Recorder): Promise<Driven> {
         requests: [
           {
             method: options.method,
-            headers: { 'content-type': 'application/json' },
+            headers: jsonHeaders(options.authorization),
             setupRequest: (request) => {
               const next = options.next();
               return { ...request, path: next.path, body: next.body };
@@ -180,7 +188,7 @@ async function openLoop(options: LoadOptions, rate: number, record: Recorder): P
       .request({
         path: next.path,
         method: options.method,
-        headers: { 'content-type': 'application/json' },
+        headers: jsonHeaders(options.authorization),
         body: next.body,
       })
       .then(async (response) => {

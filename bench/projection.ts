@@ -6,6 +6,7 @@
  */
 import { fmt, log, ms, type Suite } from './suite.js';
 import { rng } from './payloads.js';
+import { ADMIN_AUTHORIZATION } from './service.js';
 
 const STREAM_EVENTS = 10_000;
 const BATCH = 1_000;
@@ -25,7 +26,7 @@ export async function projectionPart(suite: Suite): Promise<void> {
       }));
       const response = await fetch(`${svc.url}/api/v1/events/batch`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: ADMIN_AUTHORIZATION },
         body: JSON.stringify(events),
       });
       if (response.status !== 201) throw new Error(`preload: batch answered ${response.status}`);

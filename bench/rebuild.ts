@@ -7,7 +7,7 @@
  * definition's own progress (`started_at` → `finished_at`, the database's clock); the rate is the
  * events applied over that time. PROJECTION_BATCH_SIZE is the service's default.
  */
-import type { RunningService } from './service.js';
+import { ADMIN_AUTHORIZATION, type RunningService } from './service.js';
 import { cpuText, fmt, log, postJson, secs, waitFor, type Suite } from './suite.js';
 
 const EVENTS = 200_000;
@@ -51,6 +51,7 @@ interface DefinitionJson {
 
 async function definition(svc: RunningService): Promise<DefinitionJson> {
   const response = await fetch(`${svc.url}/api/v1/events/projections/${NAME}`, {
+    headers: { authorization: ADMIN_AUTHORIZATION },
     signal: AbortSignal.timeout(30_000),
   });
   if (!response.ok) throw new Error(`GET projection: HTTP ${response.status}`);

@@ -11,7 +11,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { EVENT_STREAM } from '../src/bus/envelope.js';
 import { openSeedDb, seedEvents } from './seed.js';
-import type { RunningService } from './service.js';
+import { ADMIN_AUTHORIZATION, type RunningService } from './service.js';
 import { cpuText, fmt, log, postJson, secs, waitFor, type Suite } from './suite.js';
 
 const EVENTS = 500_000;
@@ -31,6 +31,7 @@ interface JobJson {
 
 async function job(svc: RunningService, id: string): Promise<JobJson> {
   const response = await fetch(`${svc.url}/api/v1/events/replay/${id}`, {
+    headers: { authorization: ADMIN_AUTHORIZATION },
     signal: AbortSignal.timeout(30_000),
   });
   if (!response.ok) throw new Error(`GET replay: HTTP ${response.status}`);

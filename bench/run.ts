@@ -40,6 +40,11 @@
  *   --database event_bench                the dedicated database (dropped and recreated!)
  *   --reuse-seed                          keep the query database when it already holds --events events
  *   --built                               run dist/src/main.js (npm run build first) instead of tsx
+ *   --credential admin                    what the load authenticates with: admin = the ADMIN_API_KEY
+ *                                         of the environment (compared in memory); key = an API key
+ *                                         of the database with events:read and events:write (from
+ *                                         the service's key cache after the first request; the
+ *                                         per-credential rate limit off). Set-up calls use the admin key
  *   --log-level warn                      the service's LOG_LEVEL
  *   --service-env NAME=value,...          more environment for the service (e.g. NATS_URL=nats://127.0.0.1:4222)
  *   --json results.json                   also write every measurement as JSON
@@ -67,7 +72,14 @@ import { projectionPart } from './projection.js';
 import { rebuildPart } from './rebuild.js';
 import { replayPart } from './replay.js';
 import { EVENT_TYPES, openSeedDb, seedEvents, SOURCES } from './seed.js';
-import { removeOnExit, ROOT, startService, type RunningService } from './service.js';
+import {
+  ADMIN_AUTHORIZATION,
+  removeOnExit,
+  ROOT,
+  startService,
+  type BenchCredential,
+  type RunningService,
+} from './service.js';
 import {
   fmt,
   log,
@@ -125,6 +137,11 @@ const opts = {
   database: flag(args, 'database') ?? 'event_bench',
   reuseSeed: args.has('reuse-seed'),
   built: args.has('built'),
+  credential: ((): BenchCredential => {
+    const value = flag(args, 'credential') ?? 'admin';
+    if (value !== 'admin' && value !== 'key') throw new Error(`--credential: ${value} is not admin or key`);
+    return value;
+  })(),
   logLevel: flag(args, 'log-level') ?? 'warn',
   json: flag(args, 'json'),
   maxMinutes: numberFlag(args, 'max-minutes', 45),
@@ -175,7 +192,13 @@ async function start(
   env: Record<string, string> = {},
 ): Promise<RunningService> {
   const extraEnv = { ...opts.serviceEnv, ...env };
-  service = await startService({ ...options, logLevel: opts.logLevel, built: opts.built, extraEnv });
+  service = await startService({
+    ...options,
+    logLevel: opts.logLevel,
+    built: opts.built,
+    extraEnv,
+    credential: opts.credential,
+  });
   log(
     `service started (pid ${service.pid}, ${service.url}, ${options.databaseUrl ? 'PostgreSQL' : 'PGlite'}, ` +
       `${extraEnv.NATS_URL ? 'NATS' : 'in-process'} bus)`,
@@ -244,7 +267,15 @@ async function measure(
     }
     await waitForQuiet();
     if (opts.warmup > 0) {
-      await runLoad({ url: svc.url, method, connections, durationSec: opts.warmup, next, overallRate });
+      await runLoad({
+        url: svc.url,
+        method,
+        connections,
+        durationSec: opts.warmup,
+        next,
+        overallRate,
+        authorization: svc.authorization,
+      });
     }
     if (counter) {
       // Requests cut off at the end of the warm-up may still commit: wait for them.
@@ -263,6 +294,7 @@ async function measure(
       busCpu: busCpu,
       database: svc.database,
       overallRate,
+      authorization: svc.authorization,
     });
     const committedAtEnd = counter ? await counter.count() : 0;
     const after = counter ? await settled(() => counter.count(), settling) : { count: 0, seconds: 0 };
@@ -350,7 +382,7 @@ function httpCounter(svc: RunningService): Counter {
   const total = async () => {
     const response = await fetch(`${svc.url}/api/v1/events/query`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: ADMIN_AUTHORIZATION },
       body: JSON.stringify({ limit: 1 }),
       signal: AbortSignal.timeout(30_000),
     });

@@ -7,6 +7,22 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+/**
+ * The admin API key every bench service is started with (`ADMIN_API_KEY`); requests send
+ * `svc.authorization`, which is this key's header unless `credential: 'key'`.
+ */
+export const BENCH_ADMIN_KEY = 'bench-admin-key-0123456789abcdef0123456789abcdef';
+
+/**
+ * Which credential the load sends: `admin` = the environment's admin key (a hash compared in
+ * memory); `key` = an API key of the database with events:read and events:write, created at start
+ * (verified once, then from the service's key cache; the per-credential rate limit turned off).
+ */
+export type BenchCredential = 'admin' | 'key';
+
+/** The admin key's header: set-up and admin calls send it whatever the load's credential. */
+export const ADMIN_AUTHORIZATION = `Bearer ${BENCH_ADMIN_KEY}`;
+
 export interface ServiceOptions {
   /** PostgreSQL URL; undefined = embedded PGlite in dataDir. */
   databaseUrl?: string;
@@ -16,6 +32,8 @@ export interface ServiceOptions {
   built: boolean;
   extraEnv?: Record<string, string>;
   startTimeoutMs?: number;
+  /** Default `admin`. */
+  credential?: BenchCredential;
 }
 
 export interface RunningService {
@@ -23,6 +41,8 @@ export interface RunningService {
   /** The PostgreSQL database it uses; undefined for the embedded store. */
   readonly database: string | undefined;
   readonly pid: number;
+  /** The `Authorization` header value every request to it sends. */
+  readonly authorization: string;
   /** CPU seconds (user + system) the service process has used so far. */
   cpuSeconds(): number;
   /** The last lines the service wrote (for error reports). */
@@ -97,6 +117,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     HOST: '127.0.0.1',
     LOG_LEVEL: options.logLevel,
     NODE_ENV: 'production',
+    ADMIN_API_KEY: BENCH_ADMIN_KEY,
+    ...(options.credential === 'key' ? { RATE_LIMIT_PER_MINUTE: '0' } : {}),
     ...options.extraEnv,
   };
   delete env.DATABASE_URL;
@@ -125,6 +147,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const url = `http://127.0.0.1:${port}`;
   const service: RunningService = {
     url,
+    authorization: ADMIN_AUTHORIZATION,
     database: options.databaseUrl ? new URL(options.databaseUrl).pathname.slice(1) : undefined,
     pid: child.pid!,
     cpuSeconds: () => processCpuSeconds(child.pid!),
@@ -146,7 +169,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       throw new Error(`the service exited (code ${early}) at start:\n${service.output()}`);
     try {
       const response = await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(2_000) });
-      if (response.ok) return service;
+      if (response.ok)
+        return options.credential === 'key' ? { ...service, authorization: await createKey(url) } : service;
     } catch {
       // not listening yet
     }
@@ -154,4 +178,16 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   }
   await service.stop();
   throw new Error(`the service did not become ready in time:\n${service.output()}`);
+}
+
+/** A database API key for the load (`credential: 'key'`): its `Authorization` header value. */
+async function createKey(url: string): Promise<string> {
+  const response = await fetch(`${url}/api/v1/auth/keys`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: ADMIN_AUTHORIZATION },
+    body: JSON.stringify({ name: 'bench', scopes: ['events:read', 'events:write'] }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (response.status !== 201) throw new Error(`creating the bench API key: HTTP ${response.status}`);
+  return `Bearer ${((await response.json()) as { key: string }).key}`;
 }

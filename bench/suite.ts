@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import { percentile, type CpuShares, type LoadResult } from './load.js';
-import type { RunningService } from './service.js';
+import { ADMIN_AUTHORIZATION, type RunningService } from './service.js';
 
 export interface Row {
   scenario: string;
@@ -183,7 +183,7 @@ export async function lastPosition(client: pg.Client): Promise<number> {
 export async function postJson<T>(svc: RunningService, path: string, body: unknown): Promise<T> {
   const response = await fetch(`${svc.url}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: ADMIN_AUTHORIZATION },
     body: typeof body === 'string' ? body : JSON.stringify(body),
     signal: AbortSignal.timeout(60_000),
   });

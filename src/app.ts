@@ -18,6 +18,7 @@ import { createEventService } from './events/service.js';
 import { eventRoutes } from './events/routes.js';
 import { registerErrorHandling, toHttpError } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
+import { authRoutes, setUpAuth } from './auth/index.js';
 import { registerOpenApi } from './http/openapi.js';
 import { validatorCompiler } from './http/validation.js';
 import { mapBackendMessage } from './ingest/backend.js';
@@ -37,6 +38,11 @@ import {
 import { rudderstackRoutes } from './ingest/rudderstack.js';
 import { createSegmentIngest } from './ingest/segment-ingest.js';
 import { trackingRoutes } from './ingest/tracking.js';
+import { childLoggerFactory, genReqId, registerRequestObservability } from './observability/http.js';
+import { createTraceScope, observedStore, tracedBus, withHeaderTrace } from './observability/ingest.js';
+import { createMetrics, IngestChannel, type Metrics } from './observability/metrics.js';
+import { metricsRoutes } from './observability/routes.js';
+import { createStoreStateCollector } from './observability/store-state.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isUnavailable, type Db } from './store/db.js';
 import { createEventStore, type Appended, type EventStore } from './store/index.js';
@@ -107,10 +113,14 @@ export interface AppDeps {
   processorTypes?: ProcessorTypes;
   /** Wakes the processing engine (after a retry on demand); without it the engine's poll finds the work. */
   pokeProcessing?: () => void;
+  /** The metrics registry, shared with `startWorkers` (default: a new one, of this app alone). */
+  metrics?: Metrics;
 }
 
 export interface App {
   http: FastifyInstance;
+  /** What `GET /metrics` reports. */
+  metrics: Metrics;
   /** Marks the service as shutting down: readiness turns 503. */
   beginShutdown(): void;
 }
@@ -124,7 +134,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     logger: deps.logger === false ? false : undefined,
     bodyLimit: config.bodyLimitBytes,
     requestTimeout: config.requestTimeoutMs,
-    requestIdHeader: 'x-request-id',
+    // genReqId takes a sane X-Request-Id (src/observability/http.ts); any other is replaced.
+    requestIdHeader: false,
     // Path parameters are event ids (255 characters) and stream ids (357), URL-encoded up to 9
     // bytes a character; the default of 100 refused ids the API itself accepts.
     routerOptions: { maxParamLength: 4096 },
@@ -134,16 +145,24 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       void (reply as FastifyReply).code(mapped.status).type('application/json').send(mapped.body);
     },
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
-    genReqId: () => crypto.randomUUID(),
+    genReqId,
+    childLoggerFactory,
   }) as unknown as FastifyInstance;
   // Every body is JSON: text/plain (which Fastify parses by default) is a 415, not a 422.
   http.removeContentTypeParser('text/plain');
   http.setValidatorCompiler(validatorCompiler);
   registerErrorHandling(http);
+  const metrics = deps.metrics ?? createMetrics({ db: store.db });
+  const traces = createTraceScope();
+  registerRequestObservability(http, { metrics, traces });
+  /** The store as an ingest channel uses it: counted, and traced (src/observability/ingest.ts). */
+  const ingestStore = (channel: IngestChannel) => observedStore(store, { channel, metrics, traces });
+  // Before any route: each gets its access from src/auth/policy.ts as it is registered.
+  const authenticator = setUpAuth(http, config, store.db);
   const version = packageVersion();
   await registerOpenApi(http, version);
 
-  const events = createEventService(store, now);
+  const events = createEventService(ingestStore(IngestChannel.API), now);
   await http.register(healthRoutes, {
     version,
     now,
@@ -154,6 +173,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       { name: 'bus', critical: false, check: () => deps.bus.check() },
     ],
   });
+  await http.register(metricsRoutes, {
+    metrics,
+    storeState: createStoreStateCollector({
+      db: store.db,
+      metrics,
+      timeoutMs: 2000,
+      onError: (error) => http.log.warn({ err: error }, 'metrics: database state not read'),
+    }),
+  });
   await http.register(eventRoutes, { store, events, batchMaxEvents: config.batchMaxEvents });
   await http.register(streamRoutes, { store });
   await http.register(projectionRoutes, {
@@ -163,7 +191,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   await http.register(frontendRoutes, {
     prefix: FRONTEND_PREFIX,
-    collector: createFrontendCollector({ bus: deps.bus, store, logger: deps.logger || undefined }),
+    collector: createFrontendCollector({
+      bus: tracedBus(deps.bus, traces),
+      store: ingestStore(IngestChannel.FRONTEND),
+      logger: deps.logger || undefined,
+    }),
     natsConnected: () => deps.bus.kind === 'nats' && deps.bus.connected,
     trustedProxies: trustedProxies(config.trustedProxies),
     bodyLimitBytes: config.frontendBodyLimitBytes,
@@ -197,17 +229,17 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     }),
     poke: deps.pokeProcessing,
   });
+  await http.register(authRoutes, { db: store.db, authenticator, now });
   await http.register(replayRoutes, { replays: createReplayService({ db: store.db, now }) });
-  const segmentIngest = createSegmentIngest(store);
   await http.register(rudderstackRoutes, {
-    ingest: segmentIngest,
+    ingest: createSegmentIngest(ingestStore(IngestChannel.RUDDERSTACK)),
     secret: config.rudderstackWebhookSecret,
     maxMessages: config.batchMaxEvents,
     maxBodyBytes: config.bodyLimitBytes,
     now,
   });
   await http.register(trackingRoutes, {
-    ingest: segmentIngest,
+    ingest: createSegmentIngest(ingestStore(IngestChannel.TRACKING)),
     writeKeys: config.writeKeys,
     maxMessages: config.batchMaxEvents,
     maxMessageBytes: config.trackingMaxMessageBytes,
@@ -216,6 +248,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   return {
     http,
+    metrics,
     beginShutdown() {
       shuttingDown = true;
     },
@@ -255,6 +288,8 @@ export interface WorkerDeps {
   now?: () => Date;
   /** Processor types of an embedding program (the same as given to `buildApp`). */
   processorTypes?: ProcessorTypes;
+  /** Where the workers report (the registry given to `buildApp`); none when absent. */
+  metrics?: Metrics;
 }
 
 /**
@@ -264,9 +299,11 @@ export interface WorkerDeps {
  * `events.frontend.>`). Each stops cleanly, finishing what it holds.
  */
 export function startWorkers(deps: WorkerDeps): Workers {
-  const { bus, store, config, logger } = deps;
+  const { bus, store, config, logger, metrics } = deps;
   const now = deps.now ?? (() => new Date());
-  const relay = startOutboxRelay({ db: deps.db, bus, logger });
+  const relay = startOutboxRelay({ db: deps.db, bus, logger, metrics });
+  const consumerStore = (channel: IngestChannel) =>
+    metrics ? observedStore(store, { channel, metrics }) : store;
   const stream = ingestStreamSpec({
     maxAgeMs: config.natsStreamMaxAgeMs,
     maxBytes: config.natsStreamMaxBytes === 0 ? -1 : config.natsStreamMaxBytes,
@@ -275,21 +312,22 @@ export function startWorkers(deps: WorkerDeps): Workers {
   const consumers = [
     startIngestConsumer({
       bus,
-      store,
+      store: consumerStore(IngestChannel.NATS_BACKEND),
       logger,
       stream,
       durable: BACKEND_DURABLE,
       filterSubject: BACKEND_SUBJECTS,
-      map: (message) => mapBackendMessage(message, now),
+      // A `traceparent` header goes into the event's metadata, as on the HTTP channels.
+      map: (message) => withHeaderTrace(mapBackendMessage(message, now), message),
     }),
     startIngestConsumer({
       bus,
-      store,
+      store: consumerStore(IngestChannel.NATS_FRONTEND),
       logger,
       stream,
       durable: FRONTEND_DURABLE,
       filterSubject: FRONTEND_SUBJECTS,
-      map: (message) => mapFrontendMessage(message, now),
+      map: (message) => withHeaderTrace(mapFrontendMessage(message, now), message),
     }),
   ];
   const processorTypes = createProcessorTypes({
@@ -313,6 +351,7 @@ export function startWorkers(deps: WorkerDeps): Workers {
         // PGlite runs one transaction at a time: a second batch would only wait.
         parallelBatches: deps.db.kind === 'pglite' ? 1 : config.processingParallelBatches,
         defaultTimeoutMs: config.processingTimeoutMs,
+        metrics,
         retry: {
           maxRetries: config.processingMaxRetries,
           baseMs: config.processingRetryBaseMs,
@@ -326,6 +365,7 @@ export function startWorkers(deps: WorkerDeps): Workers {
     logger,
     userAgent: `event-service/${packageVersion()} (webhooks)`,
     now,
+    metrics,
   });
   const replay = startReplayWorker({
     db: deps.db,

@@ -115,12 +115,44 @@ export interface Config {
   readonly consulToken: string | undefined;
   /** Address other services should call, as registered in Consul; undefined = derived (ops/consul.ts). */
   readonly serviceAddress: string | undefined;
-  /** Reserved for later capabilities; read here so that every variable has one home. */
-  readonly reserved: Readonly<Record<(typeof RESERVED)[number], string | undefined>>;
+  /**
+   * `GET /metrics` without credentials (for scrapers that cannot send a bearer token); otherwise it
+   * needs the `admin` scope.
+   */
+  readonly metricsPublic: boolean;
+  /**
+   * OTLP/HTTP endpoint of an OpenTelemetry collector (`OTEL_EXPORTER_OTLP_ENDPOINT`, e.g.
+   * `http://localhost:4318`); undefined = no trace export. Read by the preload
+   * (src/observability/otel-preload.ts), which must run before anything it instruments is loaded.
+   */
+  readonly otelEndpoint: string | undefined;
+  /** `service.name` of the exported spans (`OTEL_SERVICE_NAME`). */
+  readonly otelServiceName: string;
+  /** An admin API key from the environment (never stored); unset = keys of the database only. */
+  readonly adminApiKey: string | undefined;
+  /** Requests a minute one credential may make (admins exempt); 0 = no limit. Per instance. */
+  readonly rateLimitPerMinute: number;
+  /** Requests a minute one client IP may make without a valid credential; 0 = no limit. Per instance. */
+  readonly rateLimitIpPerMinute: number;
+  /** How long a verified API key is believed without asking the database again, ms (0 = always ask). */
+  readonly authCacheTtlMs: number;
+  /** Most verified API keys held in memory. */
+  readonly authCacheMaxEntries: number;
+  /** Shared secret of HS256/384/512 JWTs; unset = none accepted. */
+  readonly jwtSecret: string | undefined;
+  /** JWKS of asymmetrically signed JWTs; unset = none accepted. */
+  readonly jwtJwksUrl: string | undefined;
+  /** Required `iss` of JWTs; unset = not checked. */
+  readonly jwtIssuer: string | undefined;
+  /** Required `aud` of JWTs; unset = not checked. */
+  readonly jwtAudience: string | undefined;
+  /** Claim with a JWT's scopes (a dot path is followed); the `roles` claim counts too. */
+  readonly jwtScopesClaim: string;
+  /** Claim that binds a JWT principal to a user; unset = JWT principals are not user-bound. */
+  readonly jwtUserClaim: string | undefined;
+  /** Longest a JWKS fetch may take, ms. */
+  readonly jwtJwksTimeoutMs: number;
 }
-
-/** Names later capabilities own; documented in the README and not to be reused for anything else. */
-export const RESERVED = ['ADMIN_API_KEY'] as const;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -268,8 +300,22 @@ export function loadConfig(env: Env = process.env): Config {
     consulPort: int('CONSUL_PORT', 8500, 1, 65535),
     consulToken: read('CONSUL_TOKEN'),
     serviceAddress: hostName('SERVICE_ADDRESS'),
+    metricsPublic: bool('METRICS_PUBLIC', false),
+    otelEndpoint: read('OTEL_EXPORTER_OTLP_ENDPOINT'),
+    otelServiceName: read('OTEL_SERVICE_NAME') ?? 'event-service',
     deliveryDisableAfterMs: int('DELIVERY_DISABLE_AFTER_MS', 5 * 24 * 3_600_000, 0, 365 * 24 * 3_600_000),
-    reserved: Object.fromEntries(RESERVED.map((name) => [name, read(name)])) as Config['reserved'],
+    adminApiKey: read('ADMIN_API_KEY'),
+    rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 6000, 0, 100_000_000),
+    rateLimitIpPerMinute: int('RATE_LIMIT_IP_PER_MINUTE', 600, 0, 100_000_000),
+    authCacheTtlMs: int('AUTH_CACHE_TTL_MS', 10_000, 0, 300_000),
+    authCacheMaxEntries: int('AUTH_CACHE_MAX_ENTRIES', 10_000, 1, 1_000_000),
+    jwtSecret: read('JWT_SECRET'),
+    jwtJwksUrl: read('JWT_JWKS_URL'),
+    jwtIssuer: read('JWT_ISSUER'),
+    jwtAudience: read('JWT_AUDIENCE'),
+    jwtScopesClaim: read('JWT_SCOPES_CLAIM') ?? 'scope',
+    jwtUserClaim: read('JWT_USER_CLAIM'),
+    jwtJwksTimeoutMs: int('JWT_JWKS_TIMEOUT_MS', 5000, 100, 60_000),
   };
   if (config.deliveryLeaseMs < config.deliveryTimeoutMs + 50) {
     problems.push(
@@ -278,6 +324,9 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (config.consulToken !== undefined && !/^[\x21-\x7e]+$/.test(config.consulToken)) {
     problems.push('CONSUL_TOKEN: must be printable ASCII without spaces');
+  }
+  if (config.otelEndpoint !== undefined && !/^https?:\/\/[^\s]+$/.test(config.otelEndpoint)) {
+    problems.push('OTEL_EXPORTER_OTLP_ENDPOINT: must be an http:// or https:// URL');
   }
   if (config.shutdownDelayMs >= config.shutdownTimeoutMs) {
     problems.push(
@@ -288,6 +337,17 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(
       `REPLAY_LEASE_MS=${config.replayLeaseMs}: must be at most half of NATS_DUPLICATE_WINDOW_MS (${config.natsDuplicateWindowMs})`,
     );
+  }
+  if (config.adminApiKey !== undefined && !/^[\x21-\x2d\x2f-\x7e]{32,512}$/.test(config.adminApiKey)) {
+    problems.push(
+      'ADMIN_API_KEY: must be 32 to 512 printable ASCII characters without spaces or dots (e.g. openssl rand -hex 32)',
+    );
+  }
+  if (config.jwtSecret !== undefined && config.jwtSecret.length < 32) {
+    problems.push('JWT_SECRET: must be at least 32 characters (HS256 needs a 256-bit secret)');
+  }
+  if (config.jwtJwksUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(config.jwtJwksUrl)) {
+    problems.push('JWT_JWKS_URL: must be an http:// or https:// URL');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

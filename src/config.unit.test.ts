@@ -54,6 +54,37 @@ describe('loadConfig', () => {
     });
     expect(() => loadConfig({ PROJECTION_BATCH_SIZE: '5' })).toThrow(/PROJECTION_BATCH_SIZE/);
   });
+  it('reads the authentication settings and checks the secrets', () => {
+    expect(loadConfig({})).toMatchObject({
+      adminApiKey: undefined,
+      rateLimitPerMinute: 6000,
+      rateLimitIpPerMinute: 600,
+      authCacheTtlMs: 10_000,
+      authCacheMaxEntries: 10_000,
+      jwtSecret: undefined,
+      jwtJwksUrl: undefined,
+      jwtScopesClaim: 'scope',
+      jwtUserClaim: undefined,
+      jwtJwksTimeoutMs: 5000,
+    });
+    const key = 'a'.repeat(32);
+    expect(
+      loadConfig({
+        ADMIN_API_KEY: key,
+        RATE_LIMIT_PER_MINUTE: '0',
+        JWT_SECRET: 's'.repeat(32),
+        JWT_JWKS_URL: 'https://idp.example.com/jwks.json',
+        JWT_ISSUER: 'https://idp.example.com/',
+        JWT_AUDIENCE: 'event-service',
+        JWT_SCOPES_CLAIM: 'realm_access.roles',
+        JWT_USER_CLAIM: 'uid',
+      }),
+    ).toMatchObject({ adminApiKey: key, rateLimitPerMinute: 0, jwtScopesClaim: 'realm_access.roles' });
+    expect(() => loadConfig({ ADMIN_API_KEY: 'short' })).toThrow(/ADMIN_API_KEY/);
+    expect(() => loadConfig({ ADMIN_API_KEY: `${'a'.repeat(32)}.b` })).toThrow(/ADMIN_API_KEY/);
+    expect(() => loadConfig({ JWT_SECRET: 'short' })).toThrow(/JWT_SECRET/);
+    expect(() => loadConfig({ JWT_JWKS_URL: 'ftp://x' })).toThrow(/JWT_JWKS_URL/);
+  });
   it('is frozen', () => {
     expect(Object.isFrozen(loadConfig({}))).toBe(true);
   });
@@ -189,5 +220,27 @@ describe('loadConfig', () => {
       loadConfig({ CONSUL_HOST: 'http://consul:8500', SERVICE_ADDRESS: 'a b', CONSUL_TOKEN: 'x y' }),
     ).toThrow(/CONSUL_HOST[\s\S]*SERVICE_ADDRESS[\s\S]*CONSUL_TOKEN/);
     expect(() => loadConfig({ CONSUL_PORT: '0' })).toThrow(/CONSUL_PORT/);
+  });
+  it('reads the observability settings: /metrics protected and no trace export by default', () => {
+    expect(loadConfig({})).toMatchObject({
+      metricsPublic: false,
+      otelEndpoint: undefined,
+      otelServiceName: 'event-service',
+    });
+    expect(
+      loadConfig({
+        METRICS_PUBLIC: 'true',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_SERVICE_NAME: 'events-eu',
+      }),
+    ).toMatchObject({
+      metricsPublic: true,
+      otelEndpoint: 'http://collector:4318',
+      otelServiceName: 'events-eu',
+    });
+    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' })).toThrow(
+      /OTEL_EXPORTER_OTLP_ENDPOINT/,
+    );
+    expect(() => loadConfig({ METRICS_PUBLIC: 'maybe' })).toThrow(/METRICS_PUBLIC/);
   });
 });

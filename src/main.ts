@@ -14,8 +14,11 @@ import {
   startWorkers,
   type App,
 } from './app.js';
+import { bootstrapBanner, ensureAdminKey } from './auth/bootstrap.js';
 import type { Appended } from './store/index.js';
-import { ConfigError, loadConfig, RESERVED, type Config } from './config.js';
+import { createMetrics } from './observability/metrics.js';
+import { flushTraces } from './observability/tracing.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import {
   AGENT_TIMEOUT_MS,
   advertisedAddress,
@@ -42,25 +45,32 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = pino({ level: config.logLevel, base: { service: 'event_service' } });
-  for (const name of RESERVED) {
-    if (config.reserved[name] !== undefined)
-      logger.warn(`${name} is set but this version does not use it yet`);
-  }
   logger.info(config.databaseUrl ? 'store: PostgreSQL' : `store: embedded PGlite in ${config.dataDir}`);
   logger.info(config.natsUrl ? `bus: NATS JetStream at ${config.natsUrl}` : 'bus: in-process');
   const db = await openDb(config, logger);
+  const bootstrap = await ensureAdminKey(db, config.adminApiKey);
+  if (bootstrap.type === 'generated') {
+    process.stdout.write(bootstrapBanner(bootstrap.key));
+    logger.warn({ key_id: bootstrap.keyId }, 'generated the first admin API key; printed above, this once');
+  }
   const bus = await openBus(config, logger);
   // The store wakes the relay and the processing engine after each commit; the workers append
   // through the store.
   let onAppended = (_appended: Appended) => {};
-  const store = createEventStore(db, { onAppended: (appended) => onAppended(appended) });
-  const workers = startWorkers({ db, bus, store, config, logger });
+  // One registry for the app and the workers: GET /metrics reports both.
+  const metrics = createMetrics({ db });
+  const store = createEventStore(db, {
+    onAppended: (appended) => onAppended(appended),
+    onGroup: (events) => metrics.appendGroupEvents.observe(events),
+  });
+  const workers = startWorkers({ db, bus, store, config, logger, metrics });
   onAppended = (appended) => workers.onAppended(appended);
   const app = await buildApp({
     config,
     store,
     bus,
     logger,
+    metrics,
     pokeProcessing: () => workers.processing?.poke(),
   });
   const tracker = trackHttp(app.http.server);
@@ -122,6 +132,8 @@ async function main(): Promise<void> {
       { name: 'consul', run: () => deregistered },
       { name: 'bus', run: () => bus.close() },
       { name: 'db', run: () => db.close() },
+      // Spans of the last requests (OTEL_EXPORTER_OTLP_ENDPOINT); nothing to do when tracing is off.
+      { name: 'traces', run: () => flushTraces() },
     ],
   });
   process.on('SIGTERM', () => shutdown.begin('SIGTERM'));

@@ -5,6 +5,7 @@ import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../app.js';
 import { loadConfig } from '../config.js';
+import { ADMIN_AUTH_HEADER, TEST_ADMIN_API_KEY } from '../test-support/app.js';
 import { createEventStore } from '../store/index.js';
 import { openTestDb, type OpenedDb } from '../test-support/db.js';
 import { PrivateNats, sharedNatsUrl } from '../test-support/nats.js';
@@ -88,7 +89,7 @@ describe('readiness with a NATS outage', () => {
   it('reports the bus as degraded while NATS is down, keeps ingesting, and recovers by itself', async () => {
     const bus = createNatsBus({ servers: nats.url });
     const app = await buildApp({
-      config: loadConfig({ LOG_LEVEL: 'silent' }),
+      config: loadConfig({ LOG_LEVEL: 'silent', ADMIN_API_KEY: TEST_ADMIN_API_KEY }),
       store: createEventStore(opened.db),
       bus,
       logger: false,
@@ -103,6 +104,7 @@ describe('readiness with a NATS outage', () => {
       const created = await app.http.inject({
         method: 'POST',
         url: '/api/v1/events/create',
+        headers: ADMIN_AUTH_HEADER,
         payload: { event_type: 'during.outage' },
       });
       expect(created.statusCode).toBe(201);

@@ -14,6 +14,7 @@ import { enqueueOutbox } from '../store/outbox.js';
 import { createPgDb } from '../store/pg.js';
 import { createTestDatabase, type TestDatabase } from '../test-support/db.js';
 import { PrivateNats } from '../test-support/nats.js';
+import { ADMIN_AUTH_HEADER } from '../test-support/app.js';
 import { ServiceProcess } from '../test-support/service-process.js';
 import { waitFor } from '../test-support/wait.js';
 import type { Bus } from './bus.js';
@@ -241,7 +242,7 @@ describe('outbox relay (postgres + NATS JetStream)', () => {
       for (let i = 0; i < 20; i++) {
         const res = await fetch(`${first.url}/api/v1/events/create`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', ...ADMIN_AUTH_HEADER },
           body: JSON.stringify({ event_type: 'killed.before.publish', data: { i } }),
         });
         expect(res.status).toBe(201);
@@ -270,7 +271,7 @@ describe('outbox relay (postgres + NATS JetStream)', () => {
         try {
           const res = await fetch(`${first.url}/api/v1/events/batch`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': 'application/json', ...ADMIN_AUTH_HEADER },
             body: JSON.stringify(body),
           });
           if (res.status === 201)

@@ -25,6 +25,8 @@ import {
   type OutboxRow,
 } from '../store/follower.js';
 import { loadCheckpoint, saveCheckpoint } from '../store/outbox.js';
+import type { Metrics } from '../observability/metrics.js';
+import { traceHeaders, traceOfMetadata } from '../observability/trace-context.js';
 import { startLoop, type Loop } from '../workers/loop.js';
 import { encodeJson, type Bus } from './bus.js';
 import { envelope, LifecycleSubject } from './envelope.js';
@@ -33,6 +35,9 @@ import { envelope, LifecycleSubject } from './envelope.js';
 export const RELAY_LEASE_KEY = 7_235_180_043;
 
 const CHECKPOINT_EVERY_MS = 200;
+
+/** Names of the relay's rows in `event.relay_checkpoints`. */
+export const RELAY_CHECKPOINTS = { events: 'event.stored', outbox: 'outbox' } as const;
 /** Most appended events kept for publishing; beyond, the oldest are read back from the database. */
 const HELD_MAX = 20_000;
 
@@ -45,6 +50,8 @@ export interface RelayOptions {
   /** Least time between two runs under a stream of appends (loop.ts), ms. */
   minIntervalMs?: number;
   now?: () => Date;
+  /** Published counts, commit-to-publish lag and leadership (`event_service_relay_*`). */
+  metrics?: Metrics;
 }
 
 export interface RelayStats {
@@ -64,6 +71,8 @@ export interface Relay extends Loop {
 
 interface Followed<T extends { position: number }> {
   name: string;
+  /** Label `source` of the relay metrics. */
+  label: 'events' | 'outbox';
   source: FollowSource;
   /** Last published position; null until loaded from the database. */
   checkpoint: number | null;
@@ -75,7 +84,7 @@ interface Followed<T extends { position: number }> {
 }
 
 export function startOutboxRelay(options: RelayOptions): Relay {
-  const { db, bus, logger } = options;
+  const { db, bus, logger, metrics } = options;
   const now = options.now ?? (() => new Date());
   const batchSize = options.batchSize ?? 1000;
   let lease: Lease | null = null;
@@ -107,20 +116,27 @@ export function startOutboxRelay(options: RelayOptions): Relay {
   }
 
   const events: Followed<StoredEvent> = {
-    name: 'event.stored',
+    name: RELAY_CHECKPOINTS.events,
+    label: 'events',
     source: EVENTS_SOURCE,
     checkpoint: null,
     saved: 0,
     savedAt: 0,
     read: readEvents,
-    toMessage: (event) => ({
-      subject: LifecycleSubject.STORED,
-      msgId: event.event_id,
-      data: encodeJson(envelope(event.event_id, LifecycleSubject.STORED, event, event.created_at)),
-    }),
+    toMessage: (event) => {
+      // The trace the event was created in (its metadata): consumers continue it.
+      const trace = traceOfMetadata(event.metadata);
+      return {
+        subject: LifecycleSubject.STORED,
+        msgId: event.event_id,
+        data: encodeJson(envelope(event.event_id, LifecycleSubject.STORED, event, event.created_at)),
+        headers: trace ? traceHeaders(trace) : undefined,
+      };
+    },
   };
   const outbox: Followed<OutboxRow> = {
-    name: 'outbox',
+    name: RELAY_CHECKPOINTS.outbox,
+    label: 'outbox',
     source: OUTBOX_SOURCE,
     checkpoint: null,
     saved: 0,
@@ -176,8 +192,18 @@ export function startOutboxRelay(options: RelayOptions): Relay {
     followed.checkpoint = result.checkpoint;
     await persist(followed, false);
     const last = result.events[result.events.length - 1]!;
+    const publishedAt = now().getTime();
     stats.published += result.events.length;
-    stats.lastLagMs = now().getTime() - last.created_at.getTime();
+    stats.lastLagMs = publishedAt - last.created_at.getTime();
+    if (metrics) {
+      metrics.relayPublished.inc({ source: followed.label }, result.events.length);
+      for (const row of result.events) {
+        metrics.relayLag.observe(
+          { source: followed.label },
+          Math.max(0, publishedAt - row.created_at.getTime()) / 1000,
+        );
+      }
+    }
     return true;
   }
 
@@ -193,6 +219,7 @@ export function startOutboxRelay(options: RelayOptions): Relay {
         events.checkpoint = null;
         outbox.checkpoint = null;
         stats.leader = lease !== null;
+        metrics?.relayLeader.set(stats.leader ? 1 : 0);
         if (!lease) return 'idle';
         logger?.info('outbox relay: this instance relays');
       }
@@ -228,6 +255,7 @@ export function startOutboxRelay(options: RelayOptions): Relay {
       }
       await lease?.release();
       stats.leader = false;
+      metrics?.relayLeader.set(0);
     },
     stats: () => ({ ...stats }),
   };

@@ -13,6 +13,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { createOutboundDispatcher } from '../net/ssrf.js';
+import type { Metrics } from '../observability/metrics.js';
+import { traceHeaders, traceOfMetadata } from '../observability/trace-context.js';
 import type { Db } from '../store/db.js';
 import { GroupCommitter } from '../store/group-commit.js';
 import { startLoop, type Loop } from '../workers/loop.js';
@@ -50,6 +52,8 @@ export interface DeliveryEngineOptions {
   now?: () => Date;
   random?: () => number;
   dispatcher?: Dispatcher;
+  /** Attempts and their durations by outcome (`event_service_webhook_delivery_*`). */
+  metrics?: Metrics;
 }
 
 export interface DeliveryEngineStats {
@@ -77,7 +81,7 @@ const STATUS_OF: Record<Outcome['type'], AttemptStatus> = {
 };
 
 export function startDeliveryEngine(options: DeliveryEngineOptions): DeliveryEngine {
-  const { db, logger } = options;
+  const { db, logger, metrics } = options;
   const now = options.now ?? (() => new Date());
   const random = options.random ?? Math.random;
   const claimBatch = options.claimBatch ?? 500;
@@ -192,6 +196,8 @@ export function startDeliveryEngine(options: DeliveryEngineOptions): DeliveryEng
         attempt: claim.attempts,
       }),
       'user-agent': options.userAgent,
+      // The trace the event was created in: the receiver continues it.
+      ...traceHeaders(traceOfMetadata(claim.event.metadata)),
     };
     const started = performance.now();
     const result: SendResult = await sendAttempt({
@@ -205,6 +211,7 @@ export function startDeliveryEngine(options: DeliveryEngineOptions): DeliveryEng
     const durationMs = Math.round(performance.now() - started);
     if (result.type === 'cancelled') {
       stats.cancelled++;
+      metrics?.deliveryAttempts.inc({ outcome: 'cancelled' });
       await releaseClaim(db, claim.delivery_id, token);
       return;
     }
@@ -218,6 +225,8 @@ export function startDeliveryEngine(options: DeliveryEngineOptions): DeliveryEng
     if (outcome.type === 'delivered') stats.delivered++;
     else if (outcome.type === 'retry') stats.retried++;
     else stats.failed++;
+    metrics?.deliveryAttempts.inc({ outcome: outcome.type });
+    metrics?.deliveryDuration.observe({ outcome: outcome.type }, durationMs / 1000);
     await record({
       delivery_id: claim.delivery_id,
       subscription_id: claim.subscription_id,

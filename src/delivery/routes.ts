@@ -1,8 +1,7 @@
 /**
  * Endpoints 10-12 of the seed contract (list, create, delete subscriptions) and what a webhook
  * user needs besides: get, update, enable/disable, the delivery log and redelivery. Thin:
- * validate, call the service, answer. Unauthenticated for now; the admin scope guards them once
- * auth exists.
+ * validate, call the service, answer. All need the admin scope (src/auth/policy.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import type { Static } from 'typebox';

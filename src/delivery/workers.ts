@@ -1,6 +1,7 @@
 /** The delivery capability's background work: the fan-out (one instance) and the engine (every instance). */
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Db } from '../store/db.js';
 import { startDeliveryEngine, type DeliveryEngine } from './engine.js';
 import { startFanout, type Fanout } from './fanout.js';
@@ -19,6 +20,7 @@ export function startDeliveryWorkers(deps: {
   logger?: Logger;
   userAgent: string;
   now?: () => Date;
+  metrics?: Metrics;
 }): DeliveryWorkers {
   const { db, config, logger } = deps;
   const engine = startDeliveryEngine({
@@ -33,6 +35,7 @@ export function startDeliveryWorkers(deps: {
     allowPrivateNetworks: config.webhookAllowPrivateNetworks,
     userAgent: deps.userAgent,
     now: deps.now,
+    metrics: deps.metrics,
   });
   const fanout = startFanout({
     db,

@@ -88,6 +88,16 @@ export class UnauthorizedError extends DomainError {
   }
 }
 
+/** A valid credential without the scope a request needs, or acting for another user. */
+export class ForbiddenError extends DomainError {
+  readonly code = 'forbidden';
+}
+
+/** A credential that cannot be checked now (the JWKS of the identity provider did not answer). */
+export class CredentialCheckUnavailableError extends DomainError {
+  readonly code = 'auth_unavailable';
+}
+
 /** A body larger than the channel accepts (after decompression), or too many items in it. */
 export class PayloadTooLargeError extends DomainError {
   readonly code = 'body_too_large';

@@ -1,6 +1,7 @@
 /** Endpoints 2-6 of the seed contract: create, batch, get, query, statistics. Thin: validate, call, answer. */
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
+import { boundUser, canSee, foreignWrite, readFilterUser, writeAsUser } from '../auth/ownership.js';
 import { NotFoundError, ValidationError, type DomainError, type FieldProblem } from '../domain/errors.js';
 import { normalizeCreate, type CreateEventInput } from '../domain/event.js';
 import { fromDomainError } from '../http/errors.js';
@@ -80,7 +81,8 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
       },
     },
     async (request, reply) => {
-      const { event, replayed } = await events.create(request.body as CreateEventInput);
+      const input = writeAsUser(boundUser(request.principal), request.body as CreateEventInput, 'body');
+      const { event, replayed } = await events.create(input);
       if (replayed) void reply.header('idempotent-replayed', 'true');
       return reply.code(201).send(event);
     },
@@ -132,7 +134,11 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
           if (!isBatch) throw request.validationError;
           throw new ValidationError(body.flatMap(itemProblems));
         }
-        const appended = await events.createBatch(body as CreateEventInput[]);
+        const user = boundUser(request.principal);
+        const inputs = (body as CreateEventInput[]).map((input, index) =>
+          writeAsUser(user, input, `body[${index}]`),
+        );
+        const appended = await events.createBatch(inputs);
         return reply.code(201).send(appended.map((a) => a.event));
       }
       if (!isBatch) {
@@ -143,9 +149,14 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
       }
       const valid: { index: number; input: CreateEventInput }[] = [];
       const invalid = new Map<number, DomainError>();
+      const user = boundUser(request.principal);
       body.forEach((item: unknown, index) => {
-        if (validateItem(item)) valid.push({ index, input: item as CreateEventInput });
-        else
+        if (validateItem(item)) {
+          const input = item as CreateEventInput;
+          const forbidden = foreignWrite(user, input, `body[${index}]`);
+          if (forbidden) invalid.set(index, forbidden);
+          else valid.push({ index, input: writeAsUser(user, input, `body[${index}]`) });
+        } else
           invalid.set(
             index,
             new ValidationError(toFieldProblems(validateItem.errors ?? [], 'body', `body[${index}]`)),
@@ -182,7 +193,10 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
     async (request) => {
       const { event_id } = request.params as Static<typeof EventIdParamsSchema>;
       const event = await store.getEvent(event_id);
-      if (!event) throw new NotFoundError(`Event not found: ${event_id}`);
+      // Another user's event is "not found" to a user-bound principal: its existence is not confirmed.
+      if (!event || !canSee(boundUser(request.principal), event.user_id)) {
+        throw new NotFoundError(`Event not found: ${event_id}`);
+      }
       return event;
     },
   );
@@ -215,8 +229,9 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
       if (cursor !== undefined && offset !== 0) {
         throw new ValidationError([{ path: 'body.offset', message: 'must be 0 when cursor is given' }]);
       }
+      const user_id = readFilterUser(boundUser(request.principal), rest.user_id, 'body.user_id');
       const page = await store.queryEvents(
-        { ...rest, start_time: start, end_time: end },
+        { ...rest, user_id, start_time: start, end_time: end },
         {
           limit,
           offset,
@@ -252,7 +267,9 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
       const start = optionalDate(query.start_time);
       const end = optionalDate(query.end_time);
       checkRange(start, end, 'query');
-      return store.statistics({ user_id: query.user_id, start_time: start, end_time: end });
+      // A user-bound principal gets its own user's statistics.
+      const user_id = readFilterUser(boundUser(request.principal), query.user_id, 'query.user_id');
+      return store.statistics({ user_id, start_time: start, end_time: end });
     },
   );
 }

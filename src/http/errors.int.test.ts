@@ -6,7 +6,13 @@ import { createEventStore, type EventStore } from '../store/index.js';
 import { createPgDb } from '../store/pg.js';
 import { createMemoryBus } from '../bus/memory.js';
 import { createPgliteDb } from '../store/pglite.js';
-import { STORE_KINDS, startTestApp, type TestApp } from '../test-support/app.js';
+import {
+  STORE_KINDS,
+  startTestApp,
+  TEST_ADMIN_API_KEY,
+  withAdminKey,
+  type TestApp,
+} from '../test-support/app.js';
 import { createTestDatabase, type TestDatabase } from '../test-support/db.js';
 import { STACK_TRACE, uid, type ErrorJson, type EventJson } from '../test-support/http.js';
 import { TcpProxy, throughProxy } from '../test-support/tcp-proxy.js';
@@ -18,7 +24,8 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const seen: { what: string; body: string }[] = [];
 
 async function send(app: App, options: InjectOptions & { url: string }): Promise<LightMyRequestResponse> {
-  const res = await app.http.inject(options);
+  // Some of these apps are built without startTestApp: the admin key is added here.
+  const res = await app.http.inject(withAdminKey(options));
   seen.push({ what: `${options.method ?? 'GET'} ${options.url} → ${res.statusCode}`, body: res.body });
   return res;
 }
@@ -203,7 +210,7 @@ describe.each(STORE_KINDS)('a store that is closed (%s)', (kind) => {
       db = await createPgliteDb(undefined);
     }
     app = await buildApp({
-      config: loadConfig({ LOG_LEVEL: 'silent' }),
+      config: loadConfig({ LOG_LEVEL: 'silent', ADMIN_API_KEY: TEST_ADMIN_API_KEY }),
       store: createEventStore(db),
       bus: createMemoryBus(),
       logger: false,
@@ -254,7 +261,7 @@ describe('PostgreSQL outage (postgres)', () => {
     });
     store = createEventStore(db);
     app = await buildApp({
-      config: loadConfig({ LOG_LEVEL: 'silent' }),
+      config: loadConfig({ LOG_LEVEL: 'silent', ADMIN_API_KEY: TEST_ADMIN_API_KEY }),
       store,
       bus: createMemoryBus(),
       logger: false,

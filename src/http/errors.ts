@@ -6,7 +6,9 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   ConflictError,
+  CredentialCheckUnavailableError,
   DomainError,
+  ForbiddenError,
   IdempotencyConflictError,
   InvalidPayloadError,
   NotFoundError,
@@ -88,6 +90,8 @@ export function fromDomainError(error: DomainError): HttpError {
       ...(error.challenge ? { headers: { 'www-authenticate': error.challenge } } : {}),
     };
   }
+  if (error instanceof ForbiddenError)
+    return { status: 403, body: { detail: error.message, code: error.code } };
   if (error instanceof RateLimitedError) {
     return {
       status: 429,
@@ -116,7 +120,7 @@ export function fromDomainError(error: DomainError): HttpError {
   }
   if (error instanceof ConflictError)
     return { status: 409, body: { detail: error.message, code: error.code } };
-  if (error instanceof StoreUnavailableError) {
+  if (error instanceof StoreUnavailableError || error instanceof CredentialCheckUnavailableError) {
     return {
       status: 503,
       body: { detail: error.message, code: error.code },
@@ -129,7 +133,10 @@ export function fromDomainError(error: DomainError): HttpError {
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const mapped = toHttpError(error);
-    if (mapped.status >= 500 && !(error instanceof StoreUnavailableError)) {
+    if (
+      mapped.status >= 500 &&
+      !(error instanceof StoreUnavailableError || error instanceof CredentialCheckUnavailableError)
+    ) {
       request.log.error({ err: error }, 'unhandled error');
     } else if (mapped.status >= 500) {
       request.log.warn({ err: error }, mapped.body.detail);

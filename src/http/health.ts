@@ -11,14 +11,14 @@ export interface ReadinessCheck {
   critical: boolean;
 }
 
-const HealthSchema = Type.Object({
+export const HealthSchema = Type.Object({
   status: Type.String(),
   service: Type.String(),
   version: Type.String(),
   timestamp: DateTime(),
 });
 
-const ReadySchema = Type.Object({
+export const ReadySchema = Type.Object({
   status: Type.String({ description: '`ready`, `degraded` (an optional dependency is down) or `not_ready`' }),
   checks: Type.Record(
     Type.String(),

@@ -2,6 +2,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
+import { BEARER_SCHEME } from '../auth/plugin.js';
 
 export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
   await app.register(swagger, {
@@ -28,6 +29,11 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         },
         { name: 'health', description: 'Liveness and readiness' },
         {
+          name: 'auth',
+          description:
+            'API keys (create, shown once; list; revoke) and the principal of a credential. Protected endpoints take `Authorization: Bearer <API key or JWT>`: 401 without a valid one, 403 without the scope',
+        },
+        {
           name: 'frontend',
           description:
             'Public collector for browsers (no credentials, CORS, sendBeacon bodies, rate-limited per client)',
@@ -49,6 +55,17 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
             'Other ways in: the RudderStack webhook and the Segment/RudderStack-compatible tracking API (`/v1/*`)',
         },
       ],
+      components: {
+        securitySchemes: {
+          // The route schemas name it (src/auth/plugin.ts writes each protected route's `security`).
+          [BEARER_SCHEME]: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'An API key (`esk_…`, scopes `events:read`, `events:write`, `admin`) or a JWT (`JWT_SECRET` / `JWT_JWKS_URL`). Public endpoints need none.',
+          },
+        },
+      },
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });

@@ -1,6 +1,6 @@
 /**
  * Admin: messages an ingest channel could not turn into events (unparseable, invalid, refused),
- * newest first. Unauthenticated for now; the admin scope guards it once auth exists.
+ * newest first. Needs the admin scope (src/auth/policy.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import type { Static } from 'typebox';

@@ -18,6 +18,7 @@ import { createTestDatabase, type TestDatabase } from '../test-support/db.js';
 import { uid } from '../test-support/http.js';
 import { PrivateNats } from '../test-support/nats.js';
 import { Receiver } from '../test-support/receiver.js';
+import { ADMIN_AUTH_HEADER } from '../test-support/app.js';
 import { ServiceProcess } from '../test-support/service-process.js';
 import { waitUntil } from '../test-support/wait.js';
 
@@ -39,7 +40,12 @@ function heldRequest(port: number, path: string, body: unknown) {
     path,
     method: 'POST',
     agent: false,
-    headers: { 'content-type': 'application/json', 'content-length': payload.length, expect: '100-continue' },
+    headers: {
+      ...ADMIN_AUTH_HEADER,
+      'content-type': 'application/json',
+      'content-length': payload.length,
+      expect: '100-continue',
+    },
   });
   const continued = new Promise<void>((resolve, reject) => {
     req.once('continue', () => resolve());
@@ -121,7 +127,10 @@ async function storedIds(url: string): Promise<Set<string>> {
 async function api(service: ServiceProcess, method: string, path: string, body?: unknown): Promise<Response> {
   return fetch(`${service.url}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: {
+      ...ADMIN_AUTH_HEADER,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
 }
@@ -336,7 +345,7 @@ describe('graceful shutdown of the service process (PostgreSQL)', { timeout: 120
     expect(report[0]).toMatchObject({
       step: 'http',
       pending: { requests_in_flight: 1, open_connections: 1 },
-      not_run: ['appends', 'workers', 'consul', 'bus', 'db'],
+      not_run: ['appends', 'workers', 'consul', 'bus', 'db', 'traces'],
     });
   });
 

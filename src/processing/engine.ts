@@ -20,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { envelope, LifecycleSubject } from '../bus/envelope.js';
 import { EventStatus } from '../domain/event.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Db } from '../store/db.js';
 import type { OutboxMessage } from '../store/outbox.js';
 import {
@@ -67,6 +68,8 @@ export interface EngineOptions {
   retry: RetryPolicy;
   /** In [0, 1); jitter of the retry delays. */
   random?: () => number;
+  /** Runs by processor type and outcome, events by outcome (`event_service_processor_*`, `_processing_*`). */
+  metrics?: Metrics;
 }
 
 export interface EngineStats {
@@ -103,7 +106,7 @@ export function maxRunMs(leaseMs: number): number {
 }
 
 export function startProcessingEngine(options: EngineOptions): ProcessingEngine {
-  const { db, types, logger } = options;
+  const { db, types, logger, metrics } = options;
   const random = options.random ?? Math.random;
   const stats: EngineStats = {
     batches: 0,
@@ -240,6 +243,7 @@ export function startProcessingEngine(options: EngineOptions): ProcessingEngine 
       // Nothing to run: due events become processed in one statement.
       const done = await processUnmatchedEvents(db, options.batchSize);
       stats.processed += done;
+      if (done > 0) metrics?.processingEvents.inc({ outcome: 'processed' }, done);
       return done > 0 ? 'busy' : 'idle';
     }
     const token = randomUUID();
@@ -287,13 +291,14 @@ export function startProcessingEngine(options: EngineOptions): ProcessingEngine 
       const written = new Set(outcome.completed);
       for (const completion of completions) {
         if (!written.has(completion.event.event_id)) continue;
-        if (completion.status === EventStatus.PROCESSED) stats.processed++;
-        else if (completion.status === EventStatus.FAILED) stats.failed++;
-        else if (completion.retry_after_ms !== null) stats.retried++;
-        else stats.released++;
+        const counted = completionOutcome(completion);
+        stats[counted === 'dead' ? 'failed' : counted]++;
+        metrics?.processingEvents.inc({ outcome: counted === 'retried' ? 'retry' : counted });
       }
+      if (metrics) observeRuns(metrics, runs.flat());
       if (outcome.lost.length > 0) {
         stats.lost += outcome.lost.length;
+        metrics?.processingEvents.inc({ outcome: 'lost' }, outcome.lost.length);
         logger?.warn(
           { events: outcome.lost.length, first_event_id: outcome.lost[0] },
           'processing: claims expired before the batch was written; another run took those events',
@@ -318,6 +323,23 @@ export function startProcessingEngine(options: EngineOptions): ProcessingEngine 
     },
     stats: () => ({ ...stats }),
   };
+}
+
+/** What a written completion did to its event. */
+function completionOutcome(completion: EventCompletion): 'processed' | 'dead' | 'retried' | 'released' {
+  if (completion.status === EventStatus.PROCESSED) return 'processed';
+  if (completion.status === EventStatus.FAILED) return 'dead';
+  return completion.retry_after_ms !== null ? 'retried' : 'released';
+}
+
+function observeRuns(metrics: Metrics, runs: Run[]): void {
+  for (const run of runs) {
+    const labels = { processor_type: run.processor.processor_type, outcome: run.outcome.type };
+    metrics.processorRuns.inc(labels);
+    // Runs that did not run (skipped, deferred) have no duration worth a bucket.
+    if (run.outcome.type !== 'skipped' && run.outcome.type !== 'deferred')
+      metrics.processorRunDuration.observe(labels, run.durationMs / 1000);
+  }
 }
 
 /** Per processor that ran: errors of this batch and the last error, for the registry's counters. */

@@ -9,13 +9,17 @@ import { createPgDb } from '../store/pg.js';
 import { createTestDatabase, type TestDatabase } from '../test-support/db.js';
 import { uid } from '../test-support/http.js';
 import { Receiver } from '../test-support/receiver.js';
+import { ADMIN_AUTH_HEADER } from '../test-support/app.js';
 import { ServiceProcess } from '../test-support/service-process.js';
 import { waitUntil } from '../test-support/wait.js';
 
 async function api(service: ServiceProcess, method: string, path: string, body?: unknown): Promise<Response> {
   return fetch(`${service.url}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: {
+      ...ADMIN_AUTH_HEADER,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
 }

@@ -8,16 +8,19 @@
  *
  * Definitions: register, list, get (with rebuild progress), delete, rebuild. Thin: validate, call
  * the service, answer. `/projections/{name}` and `/projections/{entity_type}/{entity_id}` differ
- * in their number of segments, so the router never confuses them. Unauthenticated for now; the
- * admin scope guards the definition endpoints once auth exists.
+ * in their number of segments, so the router never confuses them. Reads need `events:read` (a
+ * user-bound principal: only streams whose every event is its user's), definitions `admin`
+ * (src/auth/policy.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
+import { boundUser } from '../auth/ownership.js';
 import { NotFoundError, ValidationError } from '../domain/errors.js';
 import { parseTimestamp } from '../domain/event.js';
 import { errorResponses } from '../http/schema-helpers.js';
-import type { Db } from '../store/db.js';
+import { guarded, type Db } from '../store/db.js';
 import { readDefaultProjection } from '../store/projections.js';
+import { streamOwnedBy } from '../store/reads.js';
 import type { DeclaredProjections, RegisterInput } from './declared.js';
 import { DEFAULT_PROJECTION } from './default-reducer.js';
 import {
@@ -50,7 +53,8 @@ export async function projectionRoutes(
         description:
           'The default projection of the stream `{entity_type}:{entity_id}`, or with `name` a declared projection: current, or as of a version ' +
           '(`as_of_version`) or a time (`as_of`; both: the earlier). Always includes every event acknowledged before the request. ' +
-          '404 when the entity has no events (by then), when the projection does not exist or is of another entity type, and when a `delete` operation deleted its state.',
+          '404 when the entity has no events (by then), when the projection does not exist or is of another entity type, and when a `delete` operation deleted its state. ' +
+          'A user-bound credential reads the projections of streams whose every event is of its user; any other stream is a 404 to it.',
         params: ProjectionParamsSchema,
         querystring: ProjectionQuerySchema,
         response: { 200: ProjectionSchema, ...errorResponses(404, 422, 503) },
@@ -65,10 +69,16 @@ export async function projectionRoutes(
         if (!asOf) throw new ValidationError([{ path: 'query.as_of', message: 'is out of range' }]);
       }
       const target = { asOfVersion: query.as_of_version, asOf };
+      const streamId = `${entity_type}:${entity_id}`;
+      // A projection folds the whole stream: a user-bound principal reads it only when every event
+      // of the stream is its user's; otherwise the entity does not exist for it.
+      const user = boundUser(request.principal);
+      if (user !== null && !(await guarded(() => streamOwnedBy(deps.db, streamId, user)))) {
+        throw new NotFoundError(`No events for entity ${entity_type}/${entity_id}`);
+      }
       if (query.name !== undefined && query.name !== DEFAULT_PROJECTION) {
         return declared.read(query.name, entity_type, entity_id, target);
       }
-      const streamId = `${entity_type}:${entity_id}`;
       const read = await readDefaultProjection(deps.db, streamId, target, deps.snapshotEvery);
       if (!read || read.last_event_id === null || read.last_event_at === null) {
         throw new NotFoundError(`No events for entity ${entity_type}/${entity_id}`);

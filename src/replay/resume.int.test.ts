@@ -15,7 +15,7 @@ import { createNatsBus } from '../bus/nats.js';
 import type { StoredEvent } from '../domain/event.js';
 import { createProcessorTypes } from '../processing/types/index.js';
 import { getReplay } from '../store/replay.js';
-import { startTestApp, type TestApp } from '../test-support/app.js';
+import { ADMIN_AUTH_HEADER, startTestApp, type TestApp } from '../test-support/app.js';
 import { createTestDatabase, type TestDatabase } from '../test-support/db.js';
 import { createEvents, get, post, uid, type EventJson } from '../test-support/http.js';
 import { PrivateNats } from '../test-support/nats.js';
@@ -115,7 +115,7 @@ describe('replay on PostgreSQL and NATS JetStream', () => {
       for (let batch = 0; batch < 4; batch++) {
         const res = await fetch(`${first.url}/api/v1/events/batch`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', ...ADMIN_AUTH_HEADER },
           body: JSON.stringify(
             Array.from({ length: 1000 }, (_, i) => ({ event_type: type, data: { batch, i } })),
           ),
@@ -125,7 +125,7 @@ describe('replay on PostgreSQL and NATS JetStream', () => {
       }
       const res = await fetch(`${first.url}/api/v1/events/replay`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...ADMIN_AUTH_HEADER },
         body: JSON.stringify({
           start_time: '2000-01-01T00:00:00Z',
           end_time: '2999-01-01T00:00:00Z',

@@ -1,7 +1,7 @@
 /**
  * Endpoint 8 of the seed contract, replay, and what a replay's user needs besides: progress, the
  * list of replays, cancel, and the results of a reprocessing replay. Thin: validate, call the
- * service, answer. Unauthenticated for now; the admin scope guards them once auth exists.
+ * service, answer. All need the admin scope (src/auth/policy.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import type { Static } from 'typebox';

@@ -27,7 +27,20 @@ export interface Db extends Queryable {
    * advisory lock on a connection of its own). Null when another instance holds it.
    */
   tryLease(key: number): Promise<Lease | null>;
+  /** The connection pool's use now (metrics); absent where there is no pool (PGlite). */
+  poolStats?(): PoolStats;
   close(): Promise<void>;
+}
+
+export interface PoolStats {
+  /** Connections open. */
+  total: number;
+  /** Connections open and not checked out. */
+  idle: number;
+  /** Requests for a connection waiting for one. */
+  waiting: number;
+  /** The pool's size. */
+  max: number;
 }
 
 export interface Lease {

@@ -16,6 +16,7 @@ import {
   type EventPage,
   type PageRequest,
   type StreamList,
+  type StreamListOptions,
   type StreamRead,
 } from './reads.js';
 import { getStatistics, type Statistics, type StatisticsFilter } from './statistics.js';
@@ -32,10 +33,12 @@ export interface EventStore {
   appendEach(units: AppendUnit[]): Promise<AppendOutcome[]>;
   getEvent(eventId: string): Promise<StoredEvent | null>;
   queryEvents(filter: EventFilter, page: PageRequest): Promise<EventPage>;
-  listStreams(options: { entityType?: string; limit: number; offset: number }): Promise<StreamList>;
+  /** With `userId`: only streams with that user's events, described by them alone. */
+  listStreams(options: StreamListOptions): Promise<StreamList>;
+  /** With `userId`: only that user's events of the stream; null when it has none. */
   readStream(
     streamId: string,
-    options: { fromVersion?: number; direction: 'forward' | 'backward'; limit: number },
+    options: { fromVersion?: number; direction: 'forward' | 'backward'; limit: number; userId?: string },
   ): Promise<StreamRead | null>;
   statistics(filter: StatisticsFilter): Promise<Statistics>;
   /** Round trip to the database; throws StoreUnavailableError when it does not answer. */
@@ -50,6 +53,8 @@ export interface StoreOptions {
   now?: () => Date;
   /** Called after every commit that stored events (wakes the outbox relay and the other followers). */
   onAppended?: (appended: Appended) => void;
+  /** Called with the number of events each append transaction was given (group-commit metrics). */
+  onGroup?: (events: number) => void;
 }
 
 /** What one commit stored. */
@@ -66,7 +71,9 @@ export function createEventStore(db: Db, options: StoreOptions = {}): EventStore
   // a group never splits an item.
   const committer = new GroupCommitter<AppendUnit[], AppendOutcome[]>(
     async (items) => {
-      const outcomes = await appendGroup(db, items.flat());
+      const units = items.flat();
+      options.onGroup?.(units.reduce((sum, unit) => sum + unit.events.length, 0));
+      const outcomes = await appendGroup(db, units);
       const events: StoredEvent[] = [];
       for (const outcome of outcomes) {
         if (outcome.type !== 'appended') continue;

@@ -24,7 +24,7 @@ describe('migrations', () => {
     try {
       const ran = await Promise.all(dbs.map((db) => migrate(db)));
       const all = loadMigrations().map((m) => m.version);
-      expect([...ran[0]!, ...ran[1]!].sort()).toEqual(all);
+      expect([...ran[0]!, ...ran[1]!].sort((a, b) => a - b)).toEqual(all);
       expect(await migrate(dbs[0]!)).toEqual([]);
       const recorded = await dbs[0]!.query<{ version: number }>(
         'SELECT version FROM event.schema_migrations ORDER BY 1',

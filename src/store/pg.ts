@@ -124,6 +124,12 @@ export function createPgDb(options: PgOptions): Db {
       };
       return lease;
     },
+    poolStats: () => ({
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+      max: options.poolSize,
+    }),
     close: () => pool.end(),
   };
 }

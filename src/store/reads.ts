@@ -220,14 +220,20 @@ export interface StreamList {
   total: number;
 }
 
+export interface StreamListOptions {
+  entityType?: string;
+  limit: number;
+  offset: number;
+  /** Only streams with events of this user, described by those events alone (`userStreams`). */
+  userId?: string;
+}
+
 /**
  * Streams that have events, in stream id order (with `entityType`, by entity id through the
  * `(entity_type, entity_id)` key), one page.
  */
-export async function listStreams(
-  db: Queryable,
-  options: { entityType?: string; limit: number; offset: number },
-): Promise<StreamList> {
+export async function listStreams(db: Queryable, options: StreamListOptions): Promise<StreamList> {
+  if (options.userId !== undefined) return userStreams(db, { ...options, userId: options.userId });
   const params = new Params();
   const conditions = ['version > 0'];
   if (options.entityType !== undefined) conditions.push(`entity_type = ${params.add(options.entityType)}`);
@@ -247,12 +253,52 @@ export async function listStreams(
   return { streams: page.rows, total: total.rows[0]?.n ?? 0 };
 }
 
-/** Reads a stream forwards from `fromVersion` or backwards from it; null when it has no events. */
+/**
+ * The streams with events of one user, as that user may see them: `version` is the highest
+ * version among its events, the first and last event ids and times are of its events. Nothing of
+ * the other users' events of a shared stream shows.
+ */
+async function userStreams(
+  db: Queryable,
+  options: StreamListOptions & { userId: string },
+): Promise<StreamList> {
+  const params = new Params();
+  const conditions = [`user_id = ${params.add(options.userId)}`, 'stream_id IS NOT NULL'];
+  if (options.entityType !== undefined) conditions.push(`entity_type = ${params.add(options.entityType)}`);
+  const where = whereClause(conditions);
+  const filterValues = [...params.values];
+  const order = options.entityType !== undefined ? 's.entity_id' : 's.stream_id';
+  const page = await db.query<StreamInfo>(
+    `SELECT s.stream_id, s.stream_type, s.entity_type, s.entity_id, o.version, o.first_event_id,
+       o.last_event_id, o.created_at, o.updated_at
+     FROM (SELECT stream_id, max(stream_version) AS version,
+             (array_agg(event_id ORDER BY stream_version))[1] AS first_event_id,
+             (array_agg(event_id ORDER BY stream_version DESC))[1] AS last_event_id,
+             min(created_at) AS created_at, max(created_at) AS updated_at
+           FROM event.events ${where} GROUP BY stream_id) o
+     JOIN event.event_streams s ON s.stream_id = o.stream_id
+     ORDER BY ${order} LIMIT ${params.add(options.limit)} OFFSET ${params.add(options.offset)}`,
+    params.values,
+  );
+  const total = await db.query<{ n: number }>(
+    `SELECT count(DISTINCT stream_id)::bigint AS n FROM event.events ${where}`,
+    filterValues,
+  );
+  return { streams: page.rows, total: total.rows[0]?.n ?? 0 };
+}
+
+/**
+ * Reads a stream forwards from `fromVersion` or backwards from it; null when it has no events.
+ * With `userId`, only that user's events of the stream, and `version` is the highest among them
+ * (null when the user has none): another user's events of a shared stream never show.
+ */
 export async function readStream(
   db: Queryable,
   streamId: string,
-  options: { fromVersion?: number; direction: 'forward' | 'backward'; limit: number },
+  options: { fromVersion?: number; direction: 'forward' | 'backward'; limit: number; userId?: string },
 ): Promise<StreamRead | null> {
+  if (options.userId !== undefined)
+    return readUserStream(db, streamId, { ...options, userId: options.userId });
   const info = await db.query<StreamInfo>(
     `SELECT stream_id, stream_type, entity_type, entity_id, version, first_event_id, last_event_id, created_at, updated_at
      FROM event.event_streams WHERE stream_id = $1 AND version > 0`,
@@ -270,4 +316,44 @@ export async function readStream(
   );
   const newest = events.rows.reduce((max, e) => Math.max(max, e.stream_version ?? 0), stream.version);
   return { stream: { ...stream, version: newest }, events: events.rows };
+}
+
+async function readUserStream(
+  db: Queryable,
+  streamId: string,
+  options: { fromVersion?: number; direction: 'forward' | 'backward'; limit: number; userId: string },
+): Promise<StreamRead | null> {
+  const info = await db.query<StreamInfo & { own_version: number | null }>(
+    `SELECT s.stream_id, s.stream_type, s.entity_type, s.entity_id, s.created_at, s.updated_at,
+       (SELECT max(stream_version) FROM event.events e WHERE e.stream_id = s.stream_id AND e.user_id = $2)
+         AS own_version
+     FROM event.event_streams s WHERE s.stream_id = $1`,
+    [streamId, options.userId],
+  );
+  const row = info.rows[0];
+  if (!row || row.own_version === null) return null;
+  const { own_version: version, ...stream } = row;
+  const forward = options.direction === 'forward';
+  const from = options.fromVersion ?? (forward ? 1 : version);
+  const events = await db.query<StoredEvent>(
+    `SELECT ${EVENT_COLUMNS} FROM event.events
+     WHERE stream_id = $1 AND user_id = $4 AND stream_version ${forward ? '>=' : '<='} $2
+     ORDER BY stream_version ${forward ? 'ASC' : 'DESC'} LIMIT $3`,
+    [streamId, from, options.limit, options.userId],
+  );
+  return { stream: { ...stream, version, first_event_id: null, last_event_id: null }, events: events.rows };
+}
+
+/**
+ * Whether every event of a stream is of this user (and it has at least one): a projection folds
+ * the whole stream, so a user-bound principal may read it only then.
+ */
+export async function streamOwnedBy(db: Queryable, streamId: string, userId: string): Promise<boolean> {
+  const result = await db.query<{ owned: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM event.events WHERE stream_id = $1 AND user_id = $2)
+       AND NOT EXISTS (SELECT 1 FROM event.events WHERE stream_id = $1 AND user_id IS DISTINCT FROM $2)
+       AS owned`,
+    [streamId, userId],
+  );
+  return result.rows[0]?.owned === true;
 }

@@ -1,6 +1,7 @@
 /** Endpoint 7 of the seed contract (read one entity's stream in version order), and the list of streams. */
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
+import { boundUser } from '../auth/ownership.js';
 import { NotFoundError } from '../domain/errors.js';
 import { EventSchema } from '../events/schemas.js';
 import { DateTime, errorResponses, StringEnum } from '../http/schema-helpers.js';
@@ -9,7 +10,7 @@ import type { EventStore } from '../store/index.js';
 const ParamsSchema = Type.Object({
   stream_id: Type.String({ minLength: 1, maxLength: 357, description: '`{entity_type}:{entity_id}`' }),
 });
-const QuerySchema = Type.Object(
+export const QuerySchema = Type.Object(
   {
     from_version: Type.Optional(
       Type.Integer({
@@ -22,7 +23,7 @@ const QuerySchema = Type.Object(
   },
   { additionalProperties: false },
 );
-const StreamSchema = Type.Object(
+export const StreamSchema = Type.Object(
   {
     stream_id: Type.String(),
     stream_type: Type.String(),
@@ -34,7 +35,7 @@ const StreamSchema = Type.Object(
   { title: 'EventStream' },
 );
 
-const ListQuerySchema = Type.Object(
+export const ListQuerySchema = Type.Object(
   {
     entity_type: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
@@ -42,7 +43,7 @@ const ListQuerySchema = Type.Object(
   },
   { additionalProperties: false },
 );
-const StreamInfoSchema = Type.Object(
+export const StreamInfoSchema = Type.Object(
   {
     stream_id: Type.String(),
     stream_type: Type.String(),
@@ -56,7 +57,7 @@ const StreamInfoSchema = Type.Object(
   },
   { title: 'StreamInfo' },
 );
-const StreamListSchema = Type.Object(
+export const StreamListSchema = Type.Object(
   {
     streams: Type.Array(StreamInfoSchema),
     total: Type.Integer(),
@@ -75,7 +76,8 @@ export async function streamRoutes(app: FastifyInstance, deps: { store: EventSto
         tags: ['streams'],
         summary: 'List streams',
         description:
-          'Streams that have events, in stream id order (with `entity_type`: that type only, by entity id).',
+          'Streams that have events, in stream id order (with `entity_type`: that type only, by entity id). ' +
+          'For a user-bound credential: the streams with events of its user, described by those events alone (`version` is the highest version among them).',
         querystring: ListQuerySchema,
         response: { 200: StreamListSchema, ...errorResponses(422, 503) },
       },
@@ -88,6 +90,7 @@ export async function streamRoutes(app: FastifyInstance, deps: { store: EventSto
         entityType: query.entity_type,
         limit,
         offset,
+        userId: boundUser(request.principal) ?? undefined,
       });
       return { streams, total, limit, offset, has_more: offset + streams.length < total };
     },
@@ -100,7 +103,8 @@ export async function streamRoutes(app: FastifyInstance, deps: { store: EventSto
         tags: ['streams'],
         summary: 'Read an event stream',
         description:
-          'Events of one stream in version order, forwards from `from_version` or backwards. 404 when the stream has no events.',
+          'Events of one stream in version order, forwards from `from_version` or backwards. 404 when the stream has no events. ' +
+          'For a user-bound credential: only the events of its user (versions may have gaps where other users’ events are), `version` the highest among them; 404 when it has none.',
         params: ParamsSchema,
         querystring: QuerySchema,
         response: { 200: StreamSchema, ...errorResponses(404, 422, 503) },
@@ -113,6 +117,7 @@ export async function streamRoutes(app: FastifyInstance, deps: { store: EventSto
         fromVersion: query.from_version,
         direction: query.direction ?? 'forward',
         limit: query.limit ?? 1000,
+        userId: boundUser(request.principal) ?? undefined,
       });
       if (!read) throw new NotFoundError(`Stream not found: ${stream_id}`);
       return { ...read.stream, events: read.events };

@@ -1,4 +1,8 @@
-/** Small helpers for integration tests that speak HTTP to the app through `inject`. */
+/**
+ * Small helpers for integration tests that speak HTTP to the app through `inject`. They speak as
+ * the admin (`TEST_ADMIN_API_KEY`) unless `headers` sets `authorization`: the test app's `inject`
+ * adds the header (test-support/app.ts).
+ */
 import { randomBytes } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
@@ -72,8 +76,12 @@ export function post(
   });
 }
 
-export function get(t: TestApp, url: string): Promise<LightMyRequestResponse> {
-  return t.app.http.inject({ method: 'GET', url });
+export function get(
+  t: TestApp,
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<LightMyRequestResponse> {
+  return t.app.http.inject({ method: 'GET', url, headers });
 }
 
 /** Creates one event and expects 201. */

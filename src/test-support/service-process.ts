@@ -1,9 +1,12 @@
 /**
  * The service as a real child process (`node --import tsx src/main.ts`), for tests that kill it
- * with SIGKILL or stop it with SIGTERM mid-work.
+ * with SIGKILL or stop it with SIGTERM mid-work. It is configured with `ADMIN_API_KEY` =
+ * `TEST_ADMIN_API_KEY` unless `env` says otherwise (an empty string unsets it): requests send
+ * `ADMIN_AUTH_HEADER` (test-support/app.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { TEST_ADMIN_API_KEY } from './app.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -46,7 +49,14 @@ export class ServiceProcess {
 
   async start(): Promise<void> {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...this.env, PORT: String(this.port) },
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'warn',
+        HOST: '127.0.0.1',
+        ADMIN_API_KEY: TEST_ADMIN_API_KEY,
+        ...this.env,
+        PORT: String(this.port),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;

@@ -1,6 +1,6 @@
 /** Helpers for tests of webhook subscriptions and their deliveries, over inject or a real port. */
 import { expect } from 'vitest';
-import type { TestApp } from './app.js';
+import { ADMIN_AUTH_HEADER, type TestApp } from './app.js';
 import { uid } from './http.js';
 
 export const SUBSCRIPTIONS = '/api/v1/events/subscriptions';
@@ -49,7 +49,10 @@ export function apiOf(target: TestApp | string): Api {
       if (typeof target === 'string') {
         const res = await fetch(`${target}${url}`, {
           method,
-          headers: body === undefined ? {} : { 'content-type': 'application/json' },
+          headers: {
+            ...ADMIN_AUTH_HEADER,
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
           body: body === undefined ? undefined : JSON.stringify(body),
         });
         const text = await res.text();

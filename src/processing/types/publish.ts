@@ -9,6 +9,7 @@
  */
 import { encodeJson, type Bus } from '../../bus/bus.js';
 import { matchesPattern } from '../../domain/subjects.js';
+import { traceHeaders, traceOfMetadata } from '../../observability/trace-context.js';
 import { deliveryKey, type ProcessorResult, type ProcessorType } from '../processor-type.js';
 import { ConfigChecker, expandSubject, subjectProblem } from './checks.js';
 
@@ -48,6 +49,8 @@ export function publishProcessorType(deps: { bus: Bus }): ProcessorType {
         headers: {
           'event-id': encodeURIComponent(event.event_id),
           'event-type': encodeURIComponent(event.event_type),
+          // The trace the event was created in: the subscriber continues it.
+          ...traceHeaders(traceOfMetadata(event.metadata)),
         },
       });
       return { type: 'success', message: `published to ${subject}` };

@@ -8,6 +8,7 @@
  */
 import { request, type Dispatcher } from 'undici';
 import { checkTargetUrl, ForbiddenTargetError } from '../../net/ssrf.js';
+import { traceHeaders, traceOfMetadata } from '../../observability/trace-context.js';
 import { deliveryKey, type ProcessorResult, type ProcessorType } from '../processor-type.js';
 import { ConfigChecker } from './checks.js';
 
@@ -96,6 +97,8 @@ export function webhookProcessorType(deps: { dispatcher: Dispatcher; userAgent?:
             'x-processor-name': encodeURIComponent(context.processor.processor_name),
             // Stable across retries of this event for this processor: receivers dedupe on it.
             'idempotency-key': key,
+            // The trace the event was created in: the receiver continues it.
+            ...traceHeaders(traceOfMetadata(event.metadata)),
           },
           body: JSON.stringify(event),
         });
