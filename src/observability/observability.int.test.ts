@@ -223,7 +223,12 @@ describe('observability on postgres', () => {
         valueOf(s, 'event_service_processing_queue_events') === 0 &&
         valueOf(s, 'event_service_webhook_deliveries_pending') === 0 &&
         valueOf(s, 'event_service_follower_lag_events', { follower: 'relay_events' }) === 0 &&
-        valueOf(s, 'event_service_events_ingested_total', { channel: 'nats_backend' }) === 1;
+        valueOf(s, 'event_service_follower_lag_events', { follower: 'delivery_fanout' }) === 0 &&
+        valueOf(s, 'event_service_follower_lag_events', { follower: 'projections' }) === 0 &&
+        valueOf(s, 'event_service_events_ingested_total', { channel: 'nats_backend' }) === 1 &&
+        valueOf(s, 'event_service_processing_events_total', { outcome: 'processed' }) === 8 &&
+        valueOf(s, 'event_service_relay_published_total', { source: 'events' }) === 8 &&
+        (valueOf(s, 'event_service_relay_published_total', { source: 'outbox' }) ?? 0) >= 2;
       return settled ? s : undefined;
     });
 
