@@ -324,6 +324,52 @@ describe('graceful shutdown of the service process (PostgreSQL)', { timeout: 120
     expect(ids.filter((id) => !published.has(id))).toEqual([]);
   });
 
+  it('SIGTERM during concurrent batch writes: every acknowledged batch is stored whole, no batch in part', async () => {
+    const tag = uid('writers');
+    const service = await start({ SHUTDOWN_DELAY_MS: '300', SHUTDOWN_TIMEOUT_MS: '20000' });
+    const size = 200;
+    const acknowledged: string[] = [];
+    const attempted: string[] = [];
+    let stop = false;
+    const writer = async (w: number) => {
+      for (let n = 0; !stop; n++) {
+        const batch = `${tag}-${w}-${n}`;
+        attempted.push(batch);
+        const res = await api(
+          service,
+          'POST',
+          '/api/v1/events/batch',
+          Array.from({ length: size }, (_, i) => ({ event_type: tag, correlation_id: batch, data: { i } })),
+        ).catch(() => null);
+        if (res === null) return; // refused: the service stopped accepting
+        if (res.status === 201) acknowledged.push(batch);
+        else if (res.status !== 503) throw new Error(`batch ${batch}: ${res.status} ${await res.text()}`);
+      }
+    };
+    const writers = Array.from({ length: 8 }, (_, w) => writer(w));
+    await waitUntil('batches acknowledged', () => acknowledged.length >= 16);
+    service.signal('SIGTERM');
+    const exit = await service.exited();
+    stop = true;
+    await Promise.all(writers);
+    expect(exit.code, service.output).toBe(0);
+
+    const stored = await db.query<{ batch: string; n: number }>(
+      `SELECT correlation_id AS batch, count(*)::int AS n FROM event.events WHERE event_type = $1
+       GROUP BY correlation_id`,
+      [tag],
+    );
+    const counts = new Map(stored.rows.map((row) => [row.batch, row.n]));
+    // Whole or not at all, and nothing the service did not get.
+    for (const [batch, n] of counts) {
+      expect(n, batch).toBe(size);
+      expect(attempted).toContain(batch);
+    }
+    // Every acknowledged batch is there.
+    for (const batch of acknowledged) expect(counts.get(batch), batch).toBe(size);
+    expect(acknowledged.length).toBeGreaterThanOrEqual(16);
+  });
+
   it('a shutdown that cannot finish exits 1 within SHUTDOWN_TIMEOUT_MS, naming what was pending', async () => {
     const timeoutMs = 2000;
     const service = await start({ SHUTDOWN_TIMEOUT_MS: String(timeoutMs) });
