@@ -118,6 +118,24 @@ describe.each(STORE_KINDS)('frontend collector with NATS (%s)', (kind) => {
     });
   });
 
+  it('carries the request traceparent through JetStream into the stored event', async () => {
+    const { t, jsm } = ctx;
+    const type = uid('traced');
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const res = await post(t, FRONTEND, { event_type: type, category: 'click' }, { traceparent });
+    expect(res.statusCode, res.body).toBe(200);
+    const { event_id } = res.json<Accepted>();
+    const published = await jsm.streams.getMessage(INGEST_STREAM, {
+      last_by_subj: `events.frontend.click.${type}`,
+    });
+    expect(published?.header.get('traceparent')).toBe(traceparent);
+    const event = await waitFor('the event in the store', async () => {
+      const found = await get(t, `/api/v1/events/${event_id}`);
+      return found.statusCode === 200 ? found.json<EventJson>() : null;
+    });
+    expect(event.metadata).toMatchObject({ traceparent });
+  });
+
   it('publishes a batch and stores each event once', async () => {
     const { t } = ctx;
     const type = uid('batch_view');
