@@ -33,35 +33,35 @@
  * is not applied, keys such as `__proto__` coming from event data are stored as plain keys.
  */
 import type { FieldProblem } from '../domain/errors.js';
-import { findUnstorableString } from '../domain/event.js';
+import { findUnstorableString, type StoredEvent } from '../domain/event.js';
 import { matchesPattern } from '../domain/subjects.js';
 import { patternProblem } from '../processing/filters.js';
 
 export type State = Record<string, unknown>;
 
-/** The event fields a reducer sees: an event of a stream, without its processing fields. */
-export interface ProjectionEvent {
-  position: number;
-  event_id: string;
-  event_type: string;
-  event_source: string;
-  event_category: string;
-  user_id: string | null;
-  session_id: string | null;
-  organization_id: string | null;
-  device_id: string | null;
-  correlation_id: string | null;
-  data: Record<string, unknown>;
-  metadata: Record<string, unknown>;
-  context: Record<string, unknown> | null;
-  properties: Record<string, unknown> | null;
-  timestamp: Date;
-  created_at: Date;
-  stream_id: string;
-  entity_type: string;
-  entity_id: string;
-  stream_version: number;
-}
+/**
+ * The event fields a reducer sees: the immutable fields of an event of a stream (never the
+ * processing ones, which change later).
+ */
+export type ProjectionEvent = Pick<
+  StoredEvent,
+  | 'position'
+  | 'event_id'
+  | 'event_type'
+  | 'event_source'
+  | 'event_category'
+  | 'user_id'
+  | 'session_id'
+  | 'organization_id'
+  | 'device_id'
+  | 'correlation_id'
+  | 'data'
+  | 'metadata'
+  | 'context'
+  | 'properties'
+  | 'timestamp'
+  | 'created_at'
+> & { stream_id: string; entity_type: string; entity_id: string; stream_version: number };
 
 export const OPERATIONS = ['set', 'merge', 'increment', 'append', 'remove', 'delete'] as const;
 export type OperationName = (typeof OPERATIONS)[number];
