@@ -1,4 +1,5 @@
 /** The envelope of every lifecycle message (DESIGN.md §6). Pure. */
+import type { OutboxMessage } from '../store/outbox.js';
 
 export const LifecycleSubject = {
   STORED: 'event.stored',
@@ -21,6 +22,11 @@ export interface Envelope<T = unknown> {
 
 export function envelope<T>(id: string, type: string, data: T, time: Date): Envelope<T> {
   return { id, type, source: 'event_service', time: time.toISOString(), data };
+}
+
+/** A lifecycle message for the outbox: `id` is both its `Nats-Msg-Id` and the envelope's id. */
+export function outboxMessage<T>(id: string, subject: LifecycleSubject, data: T, time: Date): OutboxMessage {
+  return { msgId: id, subject, payload: envelope(id, subject, data, time) };
 }
 
 /** The JetStream stream that holds every lifecycle subject. */

@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { uuidv7 } from '../domain/ids.js';
-import { envelope, LifecycleSubject } from '../bus/envelope.js';
+import { LifecycleSubject, outboxMessage } from '../bus/envelope.js';
 import { ConflictError, NotFoundError, ValidationError, type FieldProblem } from '../domain/errors.js';
 import { checkTargetUrl } from '../net/ssrf.js';
 import { guarded, RETRYABLE_SQLSTATES, sqlState, type Db } from '../store/db.js';
@@ -163,25 +163,21 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
               enabled,
               retry_policy: input.retry_policy ?? {},
             },
-            {
-              msgId: `subscription-created-${id}`,
-              subject: LifecycleSubject.SUBSCRIPTION_CREATED,
-              payload: envelope(
-                `subscription-created-${id}`,
-                LifecycleSubject.SUBSCRIPTION_CREATED,
-                {
-                  subscription_id: id,
-                  subscriber_name: input.subscriber_name,
-                  subscriber_type: input.subscriber_type ?? 'webhook',
-                  event_types: eventTypes,
-                  event_sources: anyWhenEmpty(input.event_sources) ?? null,
-                  event_categories: anyWhenEmpty(input.event_categories) ?? null,
-                  enabled,
-                  timestamp: createdAt.toISOString(),
-                },
-                createdAt,
-              ),
-            },
+            outboxMessage(
+              `subscription-created-${id}`,
+              LifecycleSubject.SUBSCRIPTION_CREATED,
+              {
+                subscription_id: id,
+                subscriber_name: input.subscriber_name,
+                subscriber_type: input.subscriber_type ?? 'webhook',
+                event_types: eventTypes,
+                event_sources: anyWhenEmpty(input.event_sources) ?? null,
+                event_categories: anyWhenEmpty(input.event_categories) ?? null,
+                enabled,
+                timestamp: createdAt.toISOString(),
+              },
+              createdAt,
+            ),
           );
           return { subscription, webhook_secret: secret };
         } catch (error) {

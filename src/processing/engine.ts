@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { envelope, LifecycleSubject } from '../bus/envelope.js';
+import { LifecycleSubject, outboxMessage } from '../bus/envelope.js';
 import { EventStatus } from '../domain/event.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Db } from '../store/db.js';
@@ -394,35 +394,27 @@ function lifecycleMessage(
   };
   if (decision.type === 'processed') {
     const subject = LifecycleSubject.PROCESSED_SUCCESS;
-    return {
-      msgId: id,
+    return outboxMessage(
+      id,
       subject,
-      payload: envelope(
-        id,
-        subject,
-        { ...common, status: EventStatus.PROCESSED, retry_count: event.retry_count },
-        time,
-      ),
-    };
+      { ...common, status: EventStatus.PROCESSED, retry_count: event.retry_count },
+      time,
+    );
   }
   const subject = LifecycleSubject.PROCESSED_FAILED;
   const failedRun = runs.find((run) => run.outcome.type === 'retry' || run.outcome.type === 'failed');
-  return {
-    msgId: id,
+  return outboxMessage(
+    id,
     subject,
-    payload: envelope(
-      id,
-      subject,
-      {
-        ...common,
-        status: decision.type === 'dead' ? EventStatus.FAILED : EventStatus.PENDING,
-        processor_name: failedRun?.processor.processor_name ?? null,
-        error_message: decision.error,
-        retry_count: decision.retryCount,
-        will_retry: decision.type === 'retry',
-        next_attempt_in_ms: decision.type === 'retry' ? decision.afterMs : null,
-      },
-      time,
-    ),
-  };
+    {
+      ...common,
+      status: decision.type === 'dead' ? EventStatus.FAILED : EventStatus.PENDING,
+      processor_name: failedRun?.processor.processor_name ?? null,
+      error_message: decision.error,
+      retry_count: decision.retryCount,
+      will_retry: decision.type === 'retry',
+      next_attempt_in_ms: decision.type === 'retry' ? decision.afterMs : null,
+    },
+    time,
+  );
 }

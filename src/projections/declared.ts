@@ -16,7 +16,7 @@
  *
  * A state deleted by a `delete` operation reads as 404, like an entity without events.
  */
-import { envelope, LifecycleSubject } from '../bus/envelope.js';
+import { LifecycleSubject, outboxMessage } from '../bus/envelope.js';
 import { ConflictError, NotFoundError, ValidationError, type FieldProblem } from '../domain/errors.js';
 import { findUnstorableString } from '../domain/event.js';
 import { uuidv7 } from '../domain/ids.js';
@@ -216,23 +216,19 @@ export function createDeclaredProjections(deps: DeclaredProjectionsDeps): Declar
               initial_state: input.initial_state ?? {},
             },
             maxDefinitions,
-            {
+            outboxMessage(
               msgId,
-              subject: LifecycleSubject.PROJECTION_CREATED,
-              payload: envelope(
-                msgId,
-                LifecycleSubject.PROJECTION_CREATED,
-                {
-                  definition_id: definitionId,
-                  name: input.name,
-                  entity_type: input.entity_type,
-                  description: input.description ?? null,
-                  event_types: [...new Set(input.handlers.map((handler) => handler.event_type))],
-                  timestamp: createdAt.toISOString(),
-                },
-                createdAt,
-              ),
-            },
+              LifecycleSubject.PROJECTION_CREATED,
+              {
+                definition_id: definitionId,
+                name: input.name,
+                entity_type: input.entity_type,
+                description: input.description ?? null,
+                event_types: [...new Set(input.handlers.map((handler) => handler.event_type))],
+                timestamp: createdAt.toISOString(),
+              },
+              createdAt,
+            ),
           );
         } catch (error) {
           if (sqlState(error) === '23505') {

@@ -9,7 +9,7 @@
  *   `status` completed, failed or cancelled, with its counts), through the outbox.
  */
 import { encodeJson } from '../bus/bus.js';
-import { envelope, LifecycleSubject, type Envelope } from '../bus/envelope.js';
+import { LifecycleSubject, outboxMessage, type Envelope } from '../bus/envelope.js';
 import type { StoredEvent } from '../domain/event.js';
 import type { OutboxMessage } from '../store/outbox.js';
 import type { ReplayRow } from '../store/replay.js';
@@ -66,26 +66,22 @@ type JobFacts = Pick<
 export function startedMessage(job: JobFacts, time: Date): OutboxMessage {
   const id = `replay-started-${job.replay_id}`;
   const subject = LifecycleSubject.REPLAY_STARTED;
-  return {
-    msgId: id,
+  return outboxMessage(
+    id,
     subject,
-    payload: envelope(
-      id,
-      subject,
-      {
-        replay_id: job.replay_id,
-        events_count: job.total,
-        selection: selectionView(job.selection),
-        stream_id: job.selection.stream_id ?? null,
-        target_service: job.target_service,
-        subject: job.subject,
-        reprocess: job.reprocess,
-        dry_run: false,
-        timestamp: time.toISOString(),
-      },
-      time,
-    ),
-  };
+    {
+      replay_id: job.replay_id,
+      events_count: job.total,
+      selection: selectionView(job.selection),
+      stream_id: job.selection.stream_id ?? null,
+      target_service: job.target_service,
+      subject: job.subject,
+      reprocess: job.reprocess,
+      dry_run: false,
+      timestamp: time.toISOString(),
+    },
+    time,
+  );
 }
 
 export function completedMessage(
@@ -94,28 +90,24 @@ export function completedMessage(
 ): OutboxMessage {
   const id = `replay-completed-${job.replay_id}`;
   const subject = LifecycleSubject.REPLAY_COMPLETED;
-  return {
-    msgId: id,
+  return outboxMessage(
+    id,
     subject,
-    payload: envelope(
-      id,
-      subject,
-      {
-        replay_id: job.replay_id,
-        status: job.status,
-        total: job.total,
-        replayed: job.replayed,
-        failed: job.failed,
-        error: job.error,
-        selection: selectionView(job.selection),
-        target_service: job.target_service,
-        subject: job.subject,
-        reprocess: job.reprocess,
-        started_at: job.started_at?.toISOString() ?? null,
-        finished_at: job.finished_at?.toISOString() ?? null,
-        timestamp: time.toISOString(),
-      },
-      time,
-    ),
-  };
+    {
+      replay_id: job.replay_id,
+      status: job.status,
+      total: job.total,
+      replayed: job.replayed,
+      failed: job.failed,
+      error: job.error,
+      selection: selectionView(job.selection),
+      target_service: job.target_service,
+      subject: job.subject,
+      reprocess: job.reprocess,
+      started_at: job.started_at?.toISOString() ?? null,
+      finished_at: job.finished_at?.toISOString() ?? null,
+      timestamp: time.toISOString(),
+    },
+    time,
+  );
 }
