@@ -125,9 +125,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   delete env.DATA_DIR;
   if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;
   if (options.dataDir) env.DATA_DIR = options.dataDir;
+  // BENCH_SERVICE_NODE_ARGS: extra node flags for the service only (e.g. `--cpu-prof
+  // --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS refuses).
+  const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   const args = options.built
-    ? [join(ROOT, 'dist/src/main.js')]
-    : ['--import', 'tsx', join(ROOT, 'src/main.ts')];
+    ? [...nodeArgs, join(ROOT, 'dist/src/main.js')]
+    : [...nodeArgs, '--import', 'tsx', join(ROOT, 'src/main.ts')];
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   const lines: string[] = [];
