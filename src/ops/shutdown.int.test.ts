@@ -21,6 +21,7 @@ import { Receiver } from '../test-support/receiver.js';
 import { ADMIN_AUTH_HEADER } from '../test-support/app.js';
 import { ServiceProcess } from '../test-support/service-process.js';
 import { waitUntil } from '../test-support/wait.js';
+import { READ_STATUS } from '../store/rows.js';
 
 interface Answer {
   status: number;
@@ -206,7 +207,7 @@ describe('graceful shutdown of the service process (PostgreSQL)', { timeout: 120
       () => receiver.requests.filter((r) => r.path === `/${tag}`).length >= 4,
     );
     const claimed = await db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM event.events WHERE event_type = $1 AND status = 'processing'`,
+      `SELECT count(*)::int AS n FROM event.events WHERE event_type = $1 AND ${READ_STATUS} = 'processing'`,
       [tag],
     );
     expect(claimed.rows[0]!.n).toBeGreaterThan(0);
@@ -277,8 +278,9 @@ describe('graceful shutdown of the service process (PostgreSQL)', { timeout: 120
 
     // Claimed work went back to the queue at once, not counted as a failure.
     const states = await db.query<{ status: string; retry_count: number; claimed: boolean }>(
-      `SELECT status, retry_count, claim_token IS NOT NULL OR lease_until IS NOT NULL AS claimed
-       FROM event.events WHERE event_type = $1`,
+      `SELECT e.status, e.retry_count, COALESCE(q.claim_token IS NOT NULL OR q.lease_until IS NOT NULL, false) AS claimed
+       FROM event.events AS e LEFT JOIN event.processing_queue AS q ON q.position = e.position
+       WHERE e.event_type = $1`,
       [tag],
     );
     expect(states.rows).toHaveLength(30);

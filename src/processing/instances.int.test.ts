@@ -12,6 +12,7 @@ import { Receiver } from '../test-support/receiver.js';
 import { ADMIN_AUTH_HEADER } from '../test-support/app.js';
 import { ServiceProcess } from '../test-support/service-process.js';
 import { waitUntil } from '../test-support/wait.js';
+import { READ_STATUS } from '../store/rows.js';
 
 async function api(service: ServiceProcess, method: string, path: string, body?: unknown): Promise<Response> {
   return fetch(`${service.url}${path}`, {
@@ -37,7 +38,7 @@ async function createBatch(service: ServiceProcess, events: Record<string, unkno
 
 async function statusCounts(db: Db, eventType: string): Promise<Record<string, number>> {
   const result = await db.query<{ status: string; n: number }>(
-    'SELECT status, count(*)::int AS n FROM event.events WHERE event_type = $1 GROUP BY status',
+    `SELECT ${READ_STATUS} AS status, count(*)::int AS n FROM event.events WHERE event_type = $1 GROUP BY 1`,
     [eventType],
   );
   return Object.fromEntries(result.rows.map((r) => [r.status, r.n]));

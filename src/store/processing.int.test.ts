@@ -6,6 +6,7 @@ import { openTestDb, type OpenedDb } from '../test-support/db.js';
 import { STORE_KINDS } from '../test-support/app.js';
 import { waitUntil } from '../test-support/wait.js';
 import { createEventStore, type EventStore } from './index.js';
+import { READ_STATUS } from './rows.js';
 import {
   claimEvents,
   completeEvents,
@@ -61,7 +62,7 @@ describe.each(STORE_KINDS)('processing claims (%s)', (kind) => {
   const status = async (ids: string[]) =>
     (
       await opened.db.query<{ status: string }>(
-        'SELECT status FROM event.events WHERE event_id = ANY($1::text[]) ORDER BY position',
+        `SELECT ${READ_STATUS} AS status FROM event.events WHERE event_id = ANY($1::text[]) ORDER BY position`,
         [ids],
       )
     ).rows.map((r) => r.status);
@@ -95,5 +96,33 @@ describe.each(STORE_KINDS)('processing claims (%s)', (kind) => {
     expect(fresh.completed).toEqual(ids.slice(0, 3));
     await releaseEvents(opened.db, secondToken, second);
     expect(await status(ids)).toEqual(['processed', 'processed', 'processed', 'pending', 'pending']);
+  });
+
+  it('an event under a live claim reads as processing: get, status filters, counts and statistics', async () => {
+    const type = `reads.${randomUUID()}`;
+    const ids = await append(3, type);
+    const before = await store.statistics({});
+    const token = randomUUID();
+    const claimed = await claimEvents(opened.db, { limit: 1000, leaseMs: 60_000, token });
+    expect(claimed.filter((e) => e.event_type === type)).toHaveLength(3);
+    expect((await store.getEvent(ids[0]!))!.status).toBe('processing');
+
+    const page = { limit: 10, offset: 0, includeTotal: true };
+    const processing = await store.queryEvents({ event_type: type, status: 'processing' }, page);
+    expect(processing.events.map((e) => e.event_id).sort()).toEqual([...ids].sort());
+    expect(processing.events.every((e) => e.status === 'processing')).toBe(true);
+    expect(processing.total).toBe(3);
+    const pending = await store.queryEvents({ event_type: type, status: 'pending' }, page);
+    expect(pending.events).toHaveLength(0);
+    expect(pending.total).toBe(0);
+    const during = await store.statistics({});
+    expect(during.processing_events).toBe(before.processing_events + claimed.length);
+    expect(during.pending_events).toBe(before.pending_events - claimed.length);
+    expect(during.total_events).toBe(before.total_events);
+
+    await releaseEvents(opened.db, token, claimed);
+    expect((await store.getEvent(ids[0]!))!.status).toBe('pending');
+    expect((await store.queryEvents({ event_type: type, status: 'pending' }, page)).total).toBe(3);
+    expect((await store.statistics({})).processing_events).toBe(before.processing_events);
   });
 });

@@ -1,12 +1,14 @@
 /**
  * SQL of processing: the processor registry (`event.event_processors`), the engine's claims
- * (leased batches of events, `FOR UPDATE SKIP LOCKED`), the completion of a batch (event rows,
- * processing results, processor counters, rollups and lifecycle messages in one transaction), dead
- * letters and their retry, and results per event.
+ * (leased batches of queue rows, `FOR UPDATE SKIP LOCKED`; the event rows are only read), the
+ * completion of a batch (queue rows, event rows, processing results, processor counters, rollups
+ * and lifecycle messages in one transaction), dead letters and their retry, and results per event.
  *
  * Lock order in every transaction that changes processing state, so none can deadlock another or
- * an append: event rows → processor rows (sorted by id) → statistics rollups (hourly, then daily,
- * sorted keys) → the outbox position lock (last, see follower.ts).
+ * an append: queue rows → event rows → processor rows (sorted by id) → statistics rollups (hourly,
+ * then daily, sorted keys) → the outbox position lock (last, see follower.ts). A retry on demand
+ * locks an event row and then inserts its queue row, which cannot exist yet (a dead letter has
+ * none), so nothing waits on it.
  */
 import { ConflictError, StoreUnavailableError } from '../domain/errors.js';
 import { EventStatus, type StoredEvent } from '../domain/event.js';
@@ -155,27 +157,19 @@ export async function loadEnabledProcessors(db: Queryable): Promise<ProcessorRow
 // Claims
 
 /**
- * Events the engine may claim now, oldest first, skipping rows another transaction holds: those
- * of the queue (migration 0009) that are pending or held by an expired claim, past any retry delay.
+ * Queue rows the engine may claim now, oldest first, skipping rows another transaction holds:
+ * unclaimed or held by an expired claim, past any retry delay (migration 0011: the claim lives
+ * on the queue row, the event's row is written once, with the outcome).
  */
-const dueEvents = (condition = 'true') => `
-         SELECT e.position AS claim_position, e.status AS previous_status
+const dueRows = (condition = 'true') => `
+         SELECT q.position, q.lease_until IS NOT NULL AS taken_over
          FROM event.processing_queue AS q
-         CROSS JOIN LATERAL (
-           -- OFFSET 0 keeps the queue the driving side: the status statistics of event.events say
-           -- "hardly anything is pending", and a plan that filters the events table instead reads
-           -- all of it at every claim.
-           SELECT position, status FROM event.events AS e
-           WHERE e.position = q.position
-             AND e.status IN ('pending', 'processing')
-             AND (e.lease_until IS NULL OR e.lease_until < now())
-             AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= now())
-           OFFSET 0
-         ) AS e
-         WHERE ${condition}
+         WHERE (q.lease_until IS NULL OR q.lease_until < now())
+           AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= now())
+           AND ${condition}
          ORDER BY q.position
          LIMIT $1
-         FOR UPDATE OF e SKIP LOCKED`;
+         FOR UPDATE OF q SKIP LOCKED`;
 
 export interface ClaimedEvent extends StoredEvent {
   /** Status before the claim: `pending`, or `processing` when an expired claim was taken over. */
@@ -184,35 +178,29 @@ export interface ClaimedEvent extends StoredEvent {
 
 /**
  * Claims up to `limit` events that are due (pending and past any retry delay, or held by a claim
- * that expired), oldest first, skipping rows another transaction holds. They become `processing`
- * under `token` until `now() + leaseMs`.
+ * that expired), oldest first, skipping rows another transaction holds. They read as
+ * `processing` under `token` until `now() + leaseMs`. One statement: the queue rows take the
+ * claim, the event rows are only read.
  */
 export async function claimEvents(
   db: Db,
   options: { limit: number; leaseMs: number; token: string },
 ): Promise<ClaimedEvent[]> {
-  return db.transaction(async (tx) => {
-    // Losing a claim in a database crash is harmless (the events stay pending), so it need not
-    // wait for its WAL flush; completions do wait.
-    await tx.query('SET LOCAL synchronous_commit = off');
-    const result = await tx.query<ClaimedEvent>(
-      `UPDATE event.events AS e
-       SET status = 'processing', lease_until = now() + $2 * interval '1 millisecond', claim_token = $3,
-           updated_at = now()
-       FROM (${dueEvents()}) AS c
-       WHERE e.position = c.claim_position
-       RETURNING c.previous_status, ${EVENT_COLUMNS}`,
-      [options.limit, options.leaseMs, options.token],
-    );
-    const events = result.rows.sort((a, b) => a.position - b.position);
-    await moveStatus(
-      tx,
-      events
-        .filter((event) => event.previous_status !== EventStatus.PROCESSING)
-        .map((event) => ({ event, from: event.previous_status, to: EventStatus.PROCESSING })),
-    );
-    return events;
-  });
+  const result = await db.query<ClaimedEvent>(
+    `WITH claimed AS (
+       UPDATE event.processing_queue AS q
+       SET lease_until = now() + $2 * interval '1 millisecond', claim_token = $3
+       FROM (${dueRows()}) AS c
+       WHERE q.position = c.position
+       RETURNING q.position, c.taken_over
+     )
+     SELECT CASE WHEN claimed.taken_over THEN 'processing' ELSE 'pending' END AS previous_status,
+       ${EVENT_COLUMNS}
+     FROM claimed JOIN event.events USING (position)
+     ORDER BY position`,
+    [options.limit, options.leaseMs, options.token],
+  );
+  return result.rows;
 }
 
 /**
@@ -225,28 +213,30 @@ export async function processUnmatchedEvents(db: Db, limit: number): Promise<num
       Pick<
         StoredEvent,
         'position' | 'timestamp' | 'event_source' | 'event_category' | 'event_type' | 'created_at'
-      > & {
-        previous_status: string;
-        processed_at: Date;
-      }
+      > & { processed_at: Date }
     >(
-      `UPDATE event.events AS e
-       SET status = 'processed', processed_at = now(), error_message = NULL, lease_until = NULL,
-           claim_token = NULL, next_attempt_at = NULL, updated_at = now()
-       -- decided in this statement's snapshot: a processor registered before an event was stored
-       -- is always seen here
-       FROM (${dueEvents('NOT EXISTS (SELECT 1 FROM event.event_processors WHERE enabled)')}) AS c
-       WHERE e.position = c.claim_position
-       RETURNING c.previous_status, e.position, e."timestamp", e.event_source, e.event_category, e.event_type,
-         e.processed_at, e.created_at`,
+      `WITH due AS (
+         DELETE FROM event.processing_queue AS q
+         -- decided in this statement's snapshot: a processor registered before an event was
+         -- stored is always seen here
+         USING (${dueRows('NOT EXISTS (SELECT 1 FROM event.event_processors WHERE enabled)')}) AS c
+         WHERE q.position = c.position
+         RETURNING q.position
+       )
+       UPDATE event.events AS e
+       SET status = 'processed', processed_at = now(), error_message = NULL, updated_at = now()
+       FROM due
+       WHERE e.position = due.position
+       RETURNING e.position, e."timestamp", e.event_source, e.event_category, e.event_type, e.processed_at,
+         e.created_at`,
       [limit],
     );
-    await dequeue(tx, result.rows);
     await moveStatus(
       tx,
       result.rows.map((row) => ({
         event: row,
-        from: row.previous_status,
+        // The stored status was pending (a dead letter has no queue row).
+        from: EventStatus.PENDING,
         to: EventStatus.PROCESSED,
         processingMs: row.processed_at.getTime() - row.created_at.getTime(),
       })),
@@ -338,6 +328,33 @@ async function completeInTransaction(
   tallies: readonly ProcessorTally[],
 ): Promise<CompletionOutcome> {
   const sorted = [...completions].sort((a, b) => a.event.position - b.event.position);
+  // The claims that still hold, taken first: a settled event leaves the queue, one that waits for
+  // a retry keeps its row with the delay. A claim that expired and was taken by another run has
+  // another token: nothing is written for it.
+  const settled = sorted.filter((c) => c.status !== EventStatus.PENDING).map((c) => c.event.position);
+  const waiting = sorted.filter((c) => c.status === EventStatus.PENDING);
+  const heldRows = await tx.query<{ position: number }>(
+    `WITH settled AS (
+       DELETE FROM event.processing_queue
+       WHERE position = ANY($2::bigint[]) AND claim_token = $1::uuid
+       RETURNING position
+     ),
+     waiting AS (
+       UPDATE event.processing_queue AS q
+       SET claim_token = NULL, lease_until = NULL,
+           next_attempt_at = CASE WHEN w.retry_after_ms IS NULL THEN NULL
+                                  ELSE now() + w.retry_after_ms * interval '1 millisecond' END
+       FROM unnest($3::bigint[], $4::double precision[]) AS w(position, retry_after_ms)
+       WHERE q.position = w.position AND q.claim_token = $1::uuid
+       RETURNING q.position
+     )
+     SELECT position FROM settled UNION ALL SELECT position FROM waiting`,
+    [token, settled, waiting.map((c) => c.event.position), waiting.map((c) => c.retry_after_ms)],
+  );
+  const heldPositions = new Set(heldRows.rows.map((row) => row.position));
+  const done = sorted.filter((c) => heldPositions.has(c.event.position));
+  // A release (status pending, nothing ran, no retry) leaves the event's row as it was.
+  const written = done.filter((c) => !isRelease(c));
   const updated = await tx.query<{ position: number; processed_at: Date | null; created_at: Date }>(
     `UPDATE event.events AS e
      SET status = c.status,
@@ -345,31 +362,24 @@ async function completeInTransaction(
          processors = ARRAY(SELECT jsonb_array_elements_text(c.processors)),
          error_message = c.error_message,
          retry_count = c.retry_count,
-         next_attempt_at = CASE WHEN c.retry_after_ms IS NULL THEN NULL
-                                ELSE now() + c.retry_after_ms * interval '1 millisecond' END,
-         lease_until = NULL,
-         claim_token = NULL,
          updated_at = now()
-     FROM jsonb_to_recordset($2::jsonb) AS c(position bigint, status text, processors jsonb, error_message text,
-       retry_count integer, retry_after_ms double precision)
-     WHERE e.position = c.position AND e.claim_token = $1::uuid
+     FROM jsonb_to_recordset($1::jsonb) AS c(position bigint, status text, processors jsonb, error_message text,
+       retry_count integer)
+     WHERE e.position = c.position
      RETURNING e.position, e.processed_at, e.created_at`,
     [
-      token,
       JSON.stringify(
-        sorted.map((c) => ({
+        written.map((c) => ({
           position: c.event.position,
           status: c.status,
           processors: c.processors,
           error_message: c.error_message,
           retry_count: c.retry_count,
-          retry_after_ms: c.retry_after_ms,
         })),
       ),
     ],
   );
   const held = new Map(updated.rows.map((row) => [row.position, row]));
-  const done = sorted.filter((c) => held.has(c.event.position));
 
   const results = done.flatMap((c) => c.results);
   if (results.length > 0) {
@@ -409,27 +419,26 @@ async function completeInTransaction(
     );
   }
 
-  await dequeue(
-    tx,
-    done.filter((c) => c.status !== EventStatus.PENDING).map((c) => c.event),
-  );
   await markFailed(
     tx,
     done.filter((c) => c.status === EventStatus.FAILED).map((c) => c.event),
   );
 
-  const moves: StatusMove[] = done.map((c) => {
-    const row = held.get(c.event.position)!;
-    return {
-      event: c.event,
-      from: EventStatus.PROCESSING,
-      to: c.status,
-      processingMs:
-        c.status === EventStatus.PROCESSED && row.processed_at
-          ? row.processed_at.getTime() - row.created_at.getTime()
-          : undefined,
-    };
-  });
+  // The rollups counted these events as pending (a claim does not move them).
+  const moves: StatusMove[] = written
+    .filter((c) => c.status !== EventStatus.PENDING)
+    .map((c) => {
+      const row = held.get(c.event.position)!;
+      return {
+        event: c.event,
+        from: EventStatus.PENDING,
+        to: c.status,
+        processingMs:
+          c.status === EventStatus.PROCESSED && row.processed_at
+            ? row.processed_at.getTime() - row.created_at.getTime()
+            : undefined,
+      };
+    });
   await moveStatus(tx, moves);
 
   await enqueueOutbox(
@@ -438,16 +447,13 @@ async function completeInTransaction(
   );
   return {
     completed: done.map((c) => c.event.event_id),
-    lost: sorted.filter((c) => !held.has(c.event.position)).map((c) => c.event.event_id),
+    lost: sorted.filter((c) => !heldPositions.has(c.event.position)).map((c) => c.event.event_id),
   };
 }
 
-/** Takes settled events (processed or failed) out of the processing queue. */
-async function dequeue(tx: Queryable, events: readonly { position: number }[]): Promise<void> {
-  if (events.length === 0) return;
-  await tx.query('DELETE FROM event.processing_queue WHERE position = ANY($1::bigint[])', [
-    events.map((e) => e.position),
-  ]);
+/** A completion that hands the event back untouched: nothing ran, no retry is scheduled. */
+function isRelease(completion: EventCompletion): boolean {
+  return completion.status === EventStatus.PENDING && completion.retry_after_ms === null;
 }
 
 /** Records dead letters (`GET /api/v1/events/failed`). */
@@ -465,20 +471,11 @@ async function markFailed(tx: Queryable, events: readonly { position: number }[]
  */
 export async function releaseEvents(db: Db, token: string, events: readonly ClaimedEvent[]): Promise<void> {
   if (events.length === 0) return;
-  await db.transaction(async (tx) => {
-    const result = await tx.query<{ position: number }>(
-      `UPDATE event.events SET status = 'pending', lease_until = NULL, claim_token = NULL, updated_at = now()
-       WHERE position = ANY($1::bigint[]) AND claim_token = $2::uuid RETURNING position`,
-      [events.map((e) => e.position), token],
-    );
-    const released = new Set(result.rows.map((row) => row.position));
-    await moveStatus(
-      tx,
-      events
-        .filter((e) => released.has(e.position))
-        .map((event) => ({ event, from: EventStatus.PROCESSING, to: EventStatus.PENDING })),
-    );
-  });
+  await db.query(
+    `UPDATE event.processing_queue SET lease_until = NULL, claim_token = NULL
+     WHERE position = ANY($1::bigint[]) AND claim_token = $2::uuid`,
+    [events.map((e) => e.position), token],
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -516,8 +513,7 @@ export function retryFailedEvent(db: Db, eventId: string): Promise<RetryOutcome>
       if (event.status !== EventStatus.FAILED) return { type: 'not_failed', status: event.status };
       const updated = await tx.query<StoredEvent>(
         `UPDATE event.events
-         SET status = 'pending', retry_count = 0, next_attempt_at = NULL, lease_until = NULL, claim_token = NULL,
-             processed_at = NULL, updated_at = now()
+         SET status = 'pending', retry_count = 0, processed_at = NULL, updated_at = now()
          WHERE position = $1 RETURNING ${EVENT_COLUMNS}`,
         [event.position],
       );

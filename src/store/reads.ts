@@ -78,19 +78,37 @@ export function dimensionConditions(filter: EventFilter, params: Params): string
 }
 
 /**
- * On event.events only: events being processed and dead letters are listed in narrow tables
- * (migration 0009), which find them without scanning for a status no index covers.
+ * The status filter on event.events (not the rollups): waiting and dead-letter events are found
+ * through narrow tables (migrations 0009, 0011), without scanning for a status no index covers.
+ * An event under a live claim is `processing` (its stored status stays `pending`).
  */
-function statusMembership(filter: EventFilter): string[] {
+function statusConditions(filter: EventFilter, params: Params): string[] {
   switch (filter.status) {
-    case 'pending':
-    case 'processing':
-      return ['position IN (SELECT position FROM event.processing_queue)'];
-    case 'failed':
-      return ['position IN (SELECT position FROM event.failed_events)'];
-    default:
+    case undefined:
       return [];
+    case 'pending':
+      return [
+        `status = 'pending'`,
+        'position IN (SELECT position FROM event.processing_queue WHERE lease_until IS NULL OR lease_until <= now())',
+      ];
+    case 'processing':
+      return [
+        `status = 'pending'`,
+        'position IN (SELECT position FROM event.processing_queue WHERE lease_until > now())',
+      ];
+    case 'failed':
+      return [`status = 'failed'`, 'position IN (SELECT position FROM event.failed_events)'];
+    default:
+      return [`status = ${params.add(filter.status)}`];
   }
+}
+
+/** Conditions on event.events for a filter's dimensions and status. */
+function eventConditions(filter: EventFilter, params: Params): string[] {
+  return [
+    ...dimensionConditions({ ...filter, status: undefined }, params),
+    ...statusConditions(filter, params),
+  ];
 }
 
 function timeConditions(from: number | undefined, to: number | undefined, params: Params): string[] {
@@ -112,6 +130,8 @@ export function filterRange(filter: EventFilter): { from: number; to: number } {
 }
 
 export function canUseRollups(filter: EventFilter): boolean {
+  // The rollups count claimed events as pending: these two are told apart by the queue only.
+  if (filter.status === 'pending' || filter.status === 'processing') return false;
   return Object.entries(filter).every(
     ([key, value]) =>
       value === undefined || ROLLUP_FIELDS.has(key) || key === 'start_time' || key === 'end_time',
@@ -134,8 +154,7 @@ export async function queryEvents(db: Queryable, filter: EventFilter, page: Page
   const params = new Params();
   const { from, to } = filterRange(filter);
   const conditions = [
-    ...dimensionConditions(filter, params),
-    ...statusMembership(filter),
+    ...eventConditions(filter, params),
     ...timeConditions(filter.start_time ? from : undefined, filter.end_time ? to : undefined, params),
   ];
   if (page.cursor) {
@@ -166,8 +185,7 @@ export async function countEvents(db: Queryable, filter: EventFilter): Promise<n
   if (!canUseRollups(filter)) {
     const params = new Params();
     const conditions = [
-      ...dimensionConditions(filter, params),
-      ...statusMembership(filter),
+      ...eventConditions(filter, params),
       ...timeConditions(filter.start_time ? from : undefined, filter.end_time ? to : undefined, params),
     ];
     const result = await db.query<{ n: number }>(
@@ -179,12 +197,13 @@ export async function countEvents(db: Queryable, filter: EventFilter): Promise<n
   let total = 0;
   for (const segment of segmentRange(from, to)) {
     const params = new Params();
-    const conditions = dimensionConditions(filter, params);
     let sql: string;
+    let conditions: string[];
     if (segment.source === 'raw') {
-      conditions.push(...statusMembership(filter), ...timeConditions(segment.from, segment.to, params));
+      conditions = [...eventConditions(filter, params), ...timeConditions(segment.from, segment.to, params)];
       sql = `SELECT count(*)::bigint AS n FROM event.events ${whereClause(conditions)}`;
     } else {
+      conditions = dimensionConditions(filter, params);
       conditions.push(
         `bucket >= ${params.add(new Date(segment.from).toISOString())}::timestamptz`,
         `bucket < ${params.add(new Date(segment.to).toISOString())}::timestamptz`,

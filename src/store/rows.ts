@@ -1,8 +1,17 @@
 import { EventStatus, type NewEvent, type StoredEvent } from '../domain/event.js';
 
+/**
+ * The status a read returns: `processing` while a live claim holds a pending event (the claim is
+ * on its queue row, migration 0011), else the stored one. For queries on `event.events` without
+ * an alias.
+ */
+export const READ_STATUS = `CASE WHEN status = 'pending' AND EXISTS (
+    SELECT 1 FROM event.processing_queue AS held
+    WHERE held.position = events.position AND held.lease_until > now()) THEN 'processing' ELSE status END`;
+
 /** The columns every read returns; their names are the JSON field names of `StoredEvent`. */
 export const EVENT_COLUMNS = `position, event_id, event_type, event_source, event_category, user_id, session_id,
-  organization_id, device_id, correlation_id, data, metadata, context, properties, status, processed_at,
+  organization_id, device_id, correlation_id, data, metadata, context, properties, ${READ_STATUS} AS status, processed_at,
   processors, error_message, retry_count, "timestamp", created_at, updated_at, version, schema_version,
   stream_id, entity_type, entity_id, stream_version, idempotency_key`;
 

@@ -136,6 +136,26 @@ async function topUsers(db: Queryable, filter: StatisticsFilter, from: number, t
   return result.rows;
 }
 
+/** Events of the filter's range under a live claim (read through the queue, which is small). */
+async function claimedCount(
+  db: Queryable,
+  filter: StatisticsFilter,
+  from: number,
+  to: number,
+): Promise<number> {
+  const params = [new Date(from).toISOString(), new Date(to).toISOString()];
+  if (filter.user_id !== undefined) params.push(filter.user_id);
+  const result = await db.query<{ n: number }>(
+    `SELECT count(*)::bigint AS n
+     FROM event.processing_queue AS q JOIN event.events AS e ON e.position = q.position
+     WHERE q.lease_until > now() AND e.status = 'pending'
+       AND e."timestamp" >= $1::timestamptz AND e."timestamp" < $2::timestamptz
+       ${filter.user_id !== undefined ? 'AND e.user_id = $3' : ''}`,
+    params,
+  );
+  return Number(result.rows[0]?.n ?? 0);
+}
+
 const percent = (part: number, whole: number) =>
   whole === 0 ? 0 : Math.round((part / whole) * 100_000) / 1000;
 
@@ -168,6 +188,13 @@ export async function getStatistics(db: Queryable, filter: StatisticsFilter, now
     add(byCategory, row.event_category, row.total);
     add(byType, row.event_type, row.total);
     add(byStatus, row.status, row.total);
+  }
+  // Counted as pending (a claim moves no rollup): those under a live claim are processing.
+  const claimed = await claimedCount(db, filter, from, to);
+  if (claimed > 0) {
+    add(byStatus, EventStatus.PENDING, -claimed);
+    add(byStatus, EventStatus.PROCESSING, claimed);
+    if (byStatus[EventStatus.PENDING] === 0) delete byStatus[EventStatus.PENDING];
   }
   const types = Object.entries(byType).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1));
   const status = (s: string) => byStatus[s] ?? 0;
