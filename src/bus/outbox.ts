@@ -28,7 +28,7 @@ import { loadCheckpoint, saveCheckpoint } from '../store/outbox.js';
 import type { Metrics } from '../observability/metrics.js';
 import { traceHeaders, traceOfMetadata } from '../observability/trace-context.js';
 import { startLoop, type Loop } from '../workers/loop.js';
-import { encodeJson, type Bus } from './bus.js';
+import { encodeJson, encodeText, type Bus } from './bus.js';
 import { envelope, LifecycleSubject } from './envelope.js';
 
 /** Arbitrary constant: "event-service outbox relay". */
@@ -145,7 +145,8 @@ export function startOutboxRelay(options: RelayOptions): Relay {
     toMessage: (row) => ({
       subject: row.subject,
       msgId: row.msg_id,
-      data: encodeJson(row.payload),
+      // JSON text from the database: neither parsed nor serialized again here.
+      data: encodeText(row.payload),
       headers: row.headers,
     }),
   };

@@ -40,14 +40,15 @@ export interface OutboxRow {
   position: number;
   msg_id: string;
   subject: string;
-  payload: unknown;
+  /** The message body as JSON text: published as it is, never decoded on the way. */
+  payload: string;
   headers: Record<string, string>;
   created_at: Date;
 }
 
 export const OUTBOX_SOURCE: FollowSource = {
   table: 'event.outbox',
-  columns: 'position, msg_id, subject, payload, headers, created_at',
+  columns: 'position, msg_id, subject, payload::text AS payload, headers, created_at',
   lockKey: 7_235_180_101,
 };
 
