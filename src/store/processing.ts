@@ -15,7 +15,7 @@ import { EventStatus, type StoredEvent } from '../domain/event.js';
 import { isUnavailable, RETRYABLE_SQLSTATES, sqlState, type Db, type Queryable } from './db.js';
 import { enqueueOutbox, type OutboxMessage } from './outbox.js';
 import { moveStatus, type StatusMove } from './rollups.js';
-import { EVENT_COLUMNS } from './rows.js';
+import { EVENT_COLUMNS, eventColumns } from './rows.js';
 
 export interface ProcessorRow {
   processor_id: string;
@@ -171,6 +171,9 @@ const dueRows = (condition = 'true') => `
          LIMIT $1
          FOR UPDATE OF q SKIP LOCKED`;
 
+/** A claimed event is `processing`: the claim is this statement's own (no probe of the queue). */
+const CLAIMED_COLUMNS = eventColumns(`'processing' AS status`);
+
 export interface ClaimedEvent extends StoredEvent {
   /** Status before the claim: `pending`, or `processing` when an expired claim was taken over. */
   previous_status: string;
@@ -195,7 +198,7 @@ export async function claimEvents(
        RETURNING q.position, c.taken_over
      )
      SELECT CASE WHEN claimed.taken_over THEN 'processing' ELSE 'pending' END AS previous_status,
-       ${EVENT_COLUMNS}
+       ${CLAIMED_COLUMNS}
      FROM claimed JOIN event.events USING (position)
      ORDER BY position`,
     [options.limit, options.leaseMs, options.token],

@@ -9,11 +9,14 @@ export const READ_STATUS = `CASE WHEN status = 'pending' AND EXISTS (
     SELECT 1 FROM event.processing_queue AS held
     WHERE held.position = events.position AND held.lease_until > now()) THEN 'processing' ELSE status END`;
 
+/** The columns of a stored event, with `status` given as a select expression that names it. */
+export const eventColumns = (status: string) => `position, event_id, event_type, event_source, event_category, user_id,
+  session_id, organization_id, device_id, correlation_id, data, metadata, context, properties, ${status},
+  processed_at, processors, error_message, retry_count, "timestamp", created_at, updated_at, version,
+  schema_version, stream_id, entity_type, entity_id, stream_version, idempotency_key`;
+
 /** The columns every read returns; their names are the JSON field names of `StoredEvent`. */
-export const EVENT_COLUMNS = `position, event_id, event_type, event_source, event_category, user_id, session_id,
-  organization_id, device_id, correlation_id, data, metadata, context, properties, ${READ_STATUS} AS status, processed_at,
-  processors, error_message, retry_count, "timestamp", created_at, updated_at, version, schema_version,
-  stream_id, entity_type, entity_id, stream_version, idempotency_key`;
+export const EVENT_COLUMNS = eventColumns(`${READ_STATUS} AS status`);
 
 /** What the database decides for an inserted row: the append's `RETURNING` (store/append.ts). */
 export interface GeneratedColumns {
