@@ -301,7 +301,13 @@ export interface WorkerDeps {
 export function startWorkers(deps: WorkerDeps): Workers {
   const { bus, store, config, logger, metrics } = deps;
   const now = deps.now ?? (() => new Date());
-  const relay = startOutboxRelay({ db: deps.db, bus, logger, metrics });
+  const relay = startOutboxRelay({
+    db: deps.db,
+    bus,
+    logger,
+    metrics,
+    outboxRetentionMs: config.outboxRetentionMs,
+  });
   const consumerStore = (channel: IngestChannel) =>
     metrics ? observedStore(store, { channel, metrics }) : store;
   const stream = ingestStreamSpec({

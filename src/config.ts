@@ -34,6 +34,8 @@ export interface Config {
   readonly natsStreamMaxAgeMs: number;
   readonly natsStreamMaxBytes: number;
   readonly natsDuplicateWindowMs: number;
+  /** How long a published lifecycle message stays in `event.outbox` before the relay deletes it. */
+  readonly outboxRetentionMs: number;
   /** Largest body of the frontend collector's requests, bytes. */
   readonly frontendBodyLimitBytes: number;
   /** Most events in one frontend batch request. */
@@ -266,6 +268,7 @@ export function loadConfig(env: Env = process.env): Config {
     natsStreamMaxAgeMs: int('NATS_STREAM_MAX_AGE_MS', 7 * 24 * 3_600_000, 0, 365 * 24 * 3_600_000),
     natsStreamMaxBytes: int('NATS_STREAM_MAX_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
     natsDuplicateWindowMs: int('NATS_DUPLICATE_WINDOW_MS', 120_000, 1000, 24 * 3_600_000),
+    outboxRetentionMs: int('OUTBOX_RETENTION_MS', 60_000, 0, 7 * 24 * 3_600_000),
     frontendBodyLimitBytes: int('FRONTEND_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
     frontendBatchMaxEvents: int('FRONTEND_BATCH_MAX_EVENTS', 500, 1, 100_000),
     frontendRateLimitPerMinute: int('FRONTEND_RATE_LIMIT_PER_MINUTE', 1200, 0, 100_000_000),

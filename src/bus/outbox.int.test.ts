@@ -85,11 +85,15 @@ interface Instance {
   stop(): Promise<void>;
 }
 
-async function startInstance(databaseUrl: string, natsUrl: string): Promise<Instance> {
+async function startInstance(
+  databaseUrl: string,
+  natsUrl: string,
+  relayOptions: { outboxRetentionMs?: number } = {},
+): Promise<Instance> {
   const db = createPgDb({ connectionString: databaseUrl, poolSize: 6, statementTimeoutMs: 30_000 });
   const bus = createNatsBus({ servers: natsUrl });
   await bus.ensureStream({ name: EVENT_STREAM, subjects: ['event.>'], duplicateWindowMs: 120_000 });
-  const relay = startOutboxRelay({ db, bus, idleMs: 10 });
+  const relay = startOutboxRelay({ db, bus, idleMs: 10, ...relayOptions });
   // As the service wires it: the relay gets the events its instance appended (and reads back the others').
   const store = createEventStore(db, { onAppended: (appended) => relay.appended(appended.events) });
   return {
@@ -191,6 +195,36 @@ describe('outbox relay (postgres + NATS JetStream)', () => {
       );
       expect(message.subject).toBe('event.subscription.created');
       expect(message.envelope).toMatchObject({ id: msgId });
+    } finally {
+      await instance.stop();
+    }
+  });
+
+  it('deletes published lifecycle messages from the outbox once their retention has passed', async () => {
+    const instance = await startInstance(database.url, nats.url, { outboxRetentionMs: 300 });
+    try {
+      const ids = Array.from({ length: 3 }, () => `pruned-${randomUUID()}`);
+      for (const msgId of ids) {
+        await instance.db.transaction((tx) =>
+          enqueueOutbox(tx, [{ msgId, subject: 'event.subscription.created', payload: { id: msgId } }]),
+        );
+      }
+      const left = async () =>
+        (
+          await instance.db.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM event.outbox WHERE msg_id = ANY($1::text[])',
+            [ids],
+          )
+        ).rows[0]!.n;
+      // Published, then kept for the retention, then deleted by the relay.
+      const published = await waitFor('published', async () => {
+        const seen = (await readStream(nats.url)).filter(
+          (p) => p.msgId !== undefined && ids.includes(p.msgId),
+        );
+        return seen.length === ids.length ? seen : undefined;
+      });
+      expect(published.map((p) => p.msgId).sort()).toEqual([...ids].sort());
+      await waitFor('pruned', async () => ((await left()) === 0 ? true : undefined), 10_000);
     } finally {
       await instance.stop();
     }

@@ -24,7 +24,7 @@ import {
   type FollowSource,
   type OutboxRow,
 } from '../store/follower.js';
-import { loadCheckpoint, saveCheckpoint } from '../store/outbox.js';
+import { loadCheckpoint, pruneOutbox, saveCheckpoint } from '../store/outbox.js';
 import type { Metrics } from '../observability/metrics.js';
 import { traceHeaders, traceOfMetadata } from '../observability/trace-context.js';
 import { startLoop, type Loop } from '../workers/loop.js';
@@ -38,6 +38,9 @@ const CHECKPOINT_EVERY_MS = 200;
 
 /** Names of the relay's rows in `event.relay_checkpoints`. */
 export const RELAY_CHECKPOINTS = { events: 'event.stored', outbox: 'outbox' } as const;
+/** How often published outbox rows are deleted, ms, and at most how many at a time. */
+const PRUNE_EVERY_MS = 1_000;
+const PRUNE_MAX_ROWS = 20_000;
 /** Most appended events kept for publishing; beyond, the oldest are read back from the database. */
 const HELD_MAX = 20_000;
 
@@ -52,6 +55,11 @@ export interface RelayOptions {
   now?: () => Date;
   /** Published counts, commit-to-publish lag and leadership (`event_service_relay_*`). */
   metrics?: Metrics;
+  /**
+   * How long a published lifecycle message stays in `event.outbox` (for inspection) before the
+   * relay deletes it, ms (`OUTBOX_RETENTION_MS`). Default one minute.
+   */
+  outboxRetentionMs?: number;
 }
 
 export interface RelayStats {
@@ -81,6 +89,8 @@ interface Followed<T extends { position: number }> {
   savedAt: number;
   read(checkpoint: number, limit: number): Promise<FollowResult<T>>;
   toMessage(row: T): { subject: string; msgId: string; data: Uint8Array; headers?: Record<string, string> };
+  /** Called with the last row of each published batch. */
+  afterPublish?(last: T): void;
 }
 
 export function startOutboxRelay(options: RelayOptions): Relay {
@@ -95,6 +105,30 @@ export function startOutboxRelay(options: RelayOptions): Relay {
     eventsCheckpoint: 0,
     outboxCheckpoint: 0,
   };
+
+  const retentionMs = options.outboxRetentionMs ?? 60_000;
+  /**
+   * Published outbox positions with their commit times, oldest first (one per batch): the rows up
+   * to one whose time is past the retention may go. In memory: after a restart the first batch
+   * that ages brings every older row along.
+   */
+  const published: { position: number; at: number }[] = [];
+  let prunedAt = 0;
+
+  /** Deletes what the retention lets go, below the saved checkpoint; bounded, once a second. */
+  async function prune(): Promise<void> {
+    if (Date.now() - prunedAt < PRUNE_EVERY_MS) return;
+    prunedAt = Date.now();
+    const horizon = now().getTime() - retentionMs;
+    let upTo = 0;
+    while (published.length > 0 && published[0]!.at <= horizon && published[0]!.position <= outbox.saved) {
+      upTo = published.shift()!.position;
+    }
+    if (upTo === 0) return;
+    const deleted = await pruneOutbox(db, upTo, PRUNE_MAX_ROWS);
+    // More than one round's worth (a backlog after a restart): the rest goes next time.
+    if (deleted === PRUNE_MAX_ROWS) published.unshift({ position: upTo, at: horizon });
+  }
 
   /** Appended by this instance and not published yet, by position (insertion order = position order). */
   const held = new Map<number, StoredEvent>();
@@ -149,6 +183,7 @@ export function startOutboxRelay(options: RelayOptions): Relay {
       data: encodeText(row.payload),
       headers: row.headers,
     }),
+    afterPublish: (last) => published.push({ position: last.position, at: last.created_at.getTime() }),
   };
 
   /**
@@ -193,6 +228,7 @@ export function startOutboxRelay(options: RelayOptions): Relay {
     followed.checkpoint = result.checkpoint;
     await persist(followed, false);
     const last = result.events[result.events.length - 1]!;
+    followed.afterPublish?.(last);
     const publishedAt = now().getTime();
     stats.published += result.events.length;
     stats.lastLagMs = publishedAt - last.created_at.getTime();
@@ -217,6 +253,7 @@ export function startOutboxRelay(options: RelayOptions): Relay {
       if (!lease || lease.lost) {
         lease = await db.tryLease(RELAY_LEASE_KEY);
         held.clear();
+        published.length = 0;
         events.checkpoint = null;
         outbox.checkpoint = null;
         stats.leader = lease !== null;
@@ -228,6 +265,7 @@ export function startOutboxRelay(options: RelayOptions): Relay {
       const [a, b] = [await relay(events), await relay(outbox)];
       stats.eventsCheckpoint = events.checkpoint ?? 0;
       stats.outboxCheckpoint = outbox.checkpoint ?? 0;
+      await prune();
       return a || b ? 'busy' : 'idle';
     },
   });

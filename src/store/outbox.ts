@@ -34,6 +34,20 @@ export async function enqueueOutbox(tx: Queryable, messages: OutboxMessage[]): P
   );
 }
 
+/**
+ * Deletes published outbox rows at or below `upTo` (the caller's saved relay checkpoint, so
+ * nothing a restarted relay would read again), at most `limit` of them, oldest first. Returns how
+ * many.
+ */
+export async function pruneOutbox(db: Queryable, upTo: number, limit: number): Promise<number> {
+  const result = await db.query(
+    `DELETE FROM event.outbox WHERE position IN (
+       SELECT position FROM event.outbox WHERE position <= $1 ORDER BY position LIMIT $2)`,
+    [upTo, limit],
+  );
+  return result.rowCount;
+}
+
 export async function loadCheckpoint(db: Queryable, name: string): Promise<number> {
   await db.query('INSERT INTO event.relay_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING', [name]);
   const result = await db.query<{ position: number }>(
