@@ -7,7 +7,9 @@
  *
  * A subscription gets only events after its `start_position` (the last position stored when it
  * was created). The events are read before the subscriptions: a subscription not yet visible then
- * was created after those events, so it does not want them.
+ * was created after those events, so it does not want them. While no subscription is enabled the
+ * fan-out reads no events at all: one query tells it so and gives the last position, which it
+ * moves its checkpoint to (`fanoutHead`).
  */
 import type { Logger } from 'pino';
 import { uuidv7 } from '../domain/ids.js';
@@ -16,7 +18,7 @@ import { EVENTS_SOURCE, readNext, type FollowSource } from '../store/follower.js
 import { loadCheckpoint, saveCheckpoint } from '../store/outbox.js';
 import { startLoop, type Loop } from '../workers/loop.js';
 import { matchesSubscription, type MatchableEvent } from './matching.js';
-import { enabledSubscriptions, insertDeliveries, type NewDelivery } from './store.js';
+import { enabledSubscriptions, fanoutHead, insertDeliveries, type NewDelivery } from './store.js';
 
 /** Arbitrary constant: "event-service delivery fan-out". */
 export const FANOUT_LEASE_KEY = 7_235_180_060;
@@ -67,20 +69,38 @@ export function startFanout(options: FanoutOptions): Fanout {
   let poked = false;
   const stats: FanoutStats = { leader: false, checkpoint: 0, deliveriesCreated: 0 };
 
+  /** The last step found no enabled subscription: the next looks before it reads events. */
+  let unsubscribed = false;
+
+  async function saveNowAndThen(position: number, force: boolean): Promise<void> {
+    if (saved.position === position || (!force && Date.now() - saved.at < CHECKPOINT_EVERY_MS)) return;
+    await saveCheckpoint(db, FANOUT_CHECKPOINT, position);
+    saved = { position, at: Date.now() };
+  }
+
   async function step(): Promise<boolean> {
     if (checkpoint === null) {
       checkpoint = await loadCheckpoint(db, FANOUT_CHECKPOINT);
       saved = { position: checkpoint, at: Date.now() };
     }
+    if (unsubscribed) {
+      // Nothing can match: move past the new events without reading them (one cheap query
+      // instead of reading every event and the subscriptions).
+      const { subscribed, head } = await fanoutHead(db);
+      if (!subscribed) {
+        if (head > checkpoint) checkpoint = stats.checkpoint = head;
+        await saveNowAndThen(checkpoint, false);
+        return false;
+      }
+      unsubscribed = false;
+    }
     const batch = await readNext<FanoutEvent>(db, checkpoint, batchSize, FANOUT_SOURCE);
     if (batch.events.length === 0) {
-      if (saved.position !== checkpoint) {
-        await saveCheckpoint(db, FANOUT_CHECKPOINT, checkpoint);
-        saved = { position: checkpoint, at: Date.now() };
-      }
+      await saveNowAndThen(checkpoint, true);
       return false;
     }
     const subscriptions = await enabledSubscriptions(db);
+    unsubscribed = subscriptions.length === 0;
     const deliveries: NewDelivery[] = [];
     for (const event of batch.events) {
       for (const subscription of subscriptions) {
@@ -102,12 +122,11 @@ export function startFanout(options: FanoutOptions): Fanout {
         return inserted;
       });
       saved = { position: batch.checkpoint, at: Date.now() };
-    } else if (Date.now() - saved.at >= CHECKPOINT_EVERY_MS) {
+    } else {
       // Nothing to deliver: the checkpoint only spares a restart some reading, so it is written
       // now and then, not for every batch (events read again create nothing: deliveries are
       // unique per subscription and event, and subscriptions start after their creation).
-      await saveCheckpoint(db, FANOUT_CHECKPOINT, batch.checkpoint);
-      saved = { position: batch.checkpoint, at: Date.now() };
+      await saveNowAndThen(batch.checkpoint, false);
     }
     checkpoint = batch.checkpoint;
     stats.checkpoint = checkpoint;

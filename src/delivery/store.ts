@@ -239,6 +239,19 @@ export async function enabledSubscriptions(db: Queryable): Promise<FanoutSubscri
   return result.rows;
 }
 
+/**
+ * In one snapshot: whether any subscription is enabled, and the last event position. Positions
+ * commit in order (store/follower.ts), so every event up to it is visible; a subscription not yet
+ * visible read its start_position under the position lock, at or after it.
+ */
+export async function fanoutHead(db: Queryable): Promise<{ subscribed: boolean; head: number }> {
+  const result = await db.query<{ subscribed: boolean; head: number }>(
+    `SELECT EXISTS (SELECT 1 FROM event.event_subscriptions WHERE enabled) AS subscribed,
+       COALESCE((SELECT max(position) FROM event.events), 0) AS head`,
+  );
+  return result.rows[0]!;
+}
+
 export interface NewDelivery {
   delivery_id: string;
   subscription_id: string;
