@@ -286,7 +286,7 @@ export function loadConfig(env: Env = process.env): Config {
     processingRetryMaxMs: int('PROCESSING_RETRY_MAX_MS', 300_000, 1, 24 * 3_600_000),
     deliveryTimeoutMs: int('DELIVERY_TIMEOUT_MS', 15_000, 10, 600_000),
     deliveryConcurrency: int('DELIVERY_CONCURRENCY', 1024, 1, 100_000),
-    deliveryPerSubscriptionConcurrency: int('DELIVERY_PER_SUBSCRIPTION_CONCURRENCY', 128, 1, 100_000),
+    deliveryPerSubscriptionConcurrency: int('DELIVERY_PER_SUBSCRIPTION_CONCURRENCY', 256, 1, 100_000),
     deliveryPollMs: int('DELIVERY_POLL_MS', 100, 5, 60_000),
     deliveryLeaseMs: int('DELIVERY_LEASE_MS', 60_000, 100, 3_600_000),
     snapshotEvery: int('SNAPSHOT_EVERY', 100, 1, 100_000),

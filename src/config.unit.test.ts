@@ -142,7 +142,7 @@ describe('loadConfig', () => {
     expect(loadConfig({})).toMatchObject({
       deliveryTimeoutMs: 15_000,
       deliveryConcurrency: 1024,
-      deliveryPerSubscriptionConcurrency: 128,
+      deliveryPerSubscriptionConcurrency: 256,
       deliveryPollMs: 100,
       deliveryLeaseMs: 60_000,
       deliveryDisableAfterMs: 5 * 24 * 3_600_000,
