@@ -10,7 +10,9 @@ export const READ_STATUS = `CASE WHEN status = 'pending' AND EXISTS (
     WHERE held.position = events.position AND held.lease_until > now()) THEN 'processing' ELSE status END`;
 
 /** The columns of a stored event, with `status` given as a select expression that names it. */
-export const eventColumns = (status: string) => `position, event_id, event_type, event_source, event_category, user_id,
+export const eventColumns = (
+  status: string,
+) => `position, event_id, event_type, event_source, event_category, user_id,
   session_id, organization_id, device_id, correlation_id, data, metadata, context, properties, ${status},
   processed_at, processors, error_message, retry_count, "timestamp", created_at, updated_at, version,
   schema_version, stream_id, entity_type, entity_id, stream_version, idempotency_key`;
