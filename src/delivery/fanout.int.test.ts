@@ -4,13 +4,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { normalizeCreate } from '../domain/event.js';
 import { createEventStore, type EventStore } from '../store/index.js';
 import { STORE_KINDS } from '../test-support/app.js';
 import { openTestDb, type OpenedDb } from '../test-support/db.js';
 import { waitUntil } from '../test-support/wait.js';
 import { startFanout, type Fanout } from './fanout.js';
 import { insertSubscription } from './store.js';
+import { appendEvents } from '../test-support/events.js';
 
 describe.each(STORE_KINDS)('delivery fan-out without subscriptions (%s)', (kind) => {
   let opened: OpenedDb;
@@ -27,16 +27,8 @@ describe.each(STORE_KINDS)('delivery fan-out without subscriptions (%s)', (kind)
     await opened?.close();
   });
 
-  async function append(n: number, type: string): Promise<number[]> {
-    const events = Array.from({ length: n }, (_, i) => {
-      const normalized = normalizeCreate({ event_type: type, data: { i } }, 'body', () => new Date());
-      if (!normalized.ok) throw new Error('invalid');
-      return normalized.event;
-    });
-    const outcome = await store.append({ events });
-    if (outcome.type !== 'appended') throw new Error('rejected');
-    return outcome.events.map((e) => e.event.position);
-  }
+  const append = async (n: number, type: string) =>
+    (await appendEvents(store, n, type)).map((e) => e.position);
 
   const deliveries = async (subscriptionId: string) =>
     (

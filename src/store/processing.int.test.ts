@@ -1,7 +1,6 @@
 /** Claims and leases at the SQL level: exclusive claims, expiry and take-over, stale completions refused. */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { normalizeCreate } from '../domain/event.js';
 import { openTestDb, type OpenedDb } from '../test-support/db.js';
 import { STORE_KINDS } from '../test-support/app.js';
 import { waitUntil } from '../test-support/wait.js';
@@ -15,6 +14,7 @@ import {
   type ClaimedEvent,
   type EventCompletion,
 } from './processing.js';
+import { appendEvents } from '../test-support/events.js';
 
 const done = (event: ClaimedEvent): EventCompletion => ({
   event,
@@ -48,16 +48,8 @@ describe.each(STORE_KINDS)('processing claims (%s)', (kind) => {
     await opened?.close();
   });
 
-  async function append(n: number, type: string): Promise<string[]> {
-    const events = Array.from({ length: n }, (_, i) => {
-      const normalized = normalizeCreate({ event_type: type, data: { i } }, 'body', () => new Date());
-      if (!normalized.ok) throw new Error('invalid');
-      return normalized.event;
-    });
-    const outcome = await store.append({ events });
-    if (outcome.type !== 'appended') throw new Error('rejected');
-    return outcome.events.map((e) => e.event.event_id);
-  }
+  const append = async (n: number, type: string) =>
+    (await appendEvents(store, n, type)).map((e) => e.event_id);
 
   const status = async (ids: string[]) =>
     (
