@@ -3,6 +3,7 @@ import { createTestDatabase, type TestDatabase } from '../test-support/db.js';
 import { loadMigrations, migrate } from './migrate.js';
 import { createPgDb } from './pg.js';
 import { createPgliteDb } from './pglite.js';
+import { READ_STATUS } from './rows.js';
 
 describe('migrations', () => {
   let database: TestDatabase;
@@ -40,6 +41,68 @@ describe('migrations', () => {
     try {
       expect(await migrate(db)).toEqual(loadMigrations().map((m) => m.version));
       expect(await migrate(db)).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('0011 moves claims held at upgrade to the queue rows and their rollup counts to pending', async () => {
+    const db = await createPgliteDb(undefined);
+    try {
+      const all = loadMigrations();
+      await migrate(
+        db,
+        all.filter((m) => m.version <= 10),
+      );
+      const token = '0190c0c0-0000-7000-8000-00000000a11c';
+      await db.exec(`
+        INSERT INTO event.events (event_id, event_type, event_source, event_category, "timestamp", status,
+          lease_until, claim_token, next_attempt_at, retry_count)
+        VALUES ('up-pending', 'up', 'backend', 'system', '2026-01-01T10:00:00Z', 'pending', NULL, NULL, NULL, 0),
+          ('up-claimed', 'up', 'backend', 'system', '2026-01-01T10:00:00Z', 'processing',
+            now() + interval '1 hour', '${token}', NULL, 0),
+          ('up-retry', 'up', 'backend', 'system', '2026-01-01T10:00:00Z', 'pending', NULL, NULL,
+            now() + interval '1 hour', 1),
+          ('up-done', 'up', 'backend', 'system', '2026-01-01T10:00:00Z', 'processed', NULL, NULL, NULL, 0);
+        INSERT INTO event.processing_queue (position)
+          SELECT position FROM event.events WHERE status IN ('pending', 'processing');
+        INSERT INTO event.stats_hourly (bucket, event_source, event_category, event_type, status, event_count)
+        VALUES ('2026-01-01T10:00:00Z', 'backend', 'system', 'up', 'pending', 2),
+          ('2026-01-01T10:00:00Z', 'backend', 'system', 'up', 'processing', 1),
+          ('2026-01-01T10:00:00Z', 'backend', 'system', 'up', 'processed', 1);
+        INSERT INTO event.stats_daily SELECT date_trunc('day', bucket), event_source, event_category, event_type,
+          status, event_count, processing_ms_sum, processing_count FROM event.stats_hourly;`);
+
+      expect(await migrate(db, all)).toEqual(all.filter((m) => m.version > 10).map((m) => m.version));
+
+      const queue = await db.query<{ event_id: string; claimed: boolean; delayed: boolean }>(
+        `SELECT e.event_id, q.claim_token = '${token}' AND q.lease_until > now() AS claimed,
+           q.next_attempt_at > now() AS delayed
+         FROM event.processing_queue AS q JOIN event.events AS e USING (position) ORDER BY e.event_id`,
+      );
+      expect(queue.rows).toEqual([
+        { event_id: 'up-claimed', claimed: true, delayed: null },
+        { event_id: 'up-pending', claimed: null, delayed: null },
+        { event_id: 'up-retry', claimed: null, delayed: true },
+      ]);
+      const statuses = await db.query<{ event_id: string; stored: string; read: string }>(
+        `SELECT event_id, status AS stored, ${READ_STATUS} AS read FROM event.events ORDER BY event_id`,
+      );
+      expect(statuses.rows).toEqual([
+        { event_id: 'up-claimed', stored: 'pending', read: 'processing' },
+        { event_id: 'up-done', stored: 'processed', read: 'processed' },
+        { event_id: 'up-pending', stored: 'pending', read: 'pending' },
+        { event_id: 'up-retry', stored: 'pending', read: 'pending' },
+      ]);
+      for (const table of ['stats_hourly', 'stats_daily']) {
+        const counts = await db.query<{ status: string; n: number }>(
+          `SELECT status, event_count::int AS n FROM event.${table} WHERE event_type = 'up' ORDER BY status`,
+        );
+        expect(counts.rows).toEqual([
+          { status: 'pending', n: 3 },
+          { status: 'processed', n: 1 },
+        ]);
+      }
     } finally {
       await db.close();
     }
