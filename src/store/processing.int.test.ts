@@ -10,7 +10,9 @@ import {
   claimEvents,
   completeEvents,
   insertProcessor,
+  processUnmatchedEvents,
   releaseEvents,
+  toggleProcessor,
   type ClaimedEvent,
   type EventCompletion,
 } from './processing.js';
@@ -30,11 +32,12 @@ const done = (event: ClaimedEvent): EventCompletion => ({
 describe.each(STORE_KINDS)('processing claims (%s)', (kind) => {
   let opened: OpenedDb;
   let store: EventStore;
+  const processorId = randomUUID();
   beforeAll(async () => {
     opened = await openTestDb(kind);
     store = createEventStore(opened.db);
     // An enabled processor, so that appended events wait for processing (no engine runs here).
-    await insertProcessor(opened.db, randomUUID(), {
+    await insertProcessor(opened.db, processorId, {
       processor_name: 'claims',
       processor_type: 'publish',
       enabled: true,
@@ -116,5 +119,37 @@ describe.each(STORE_KINDS)('processing claims (%s)', (kind) => {
     expect((await store.getEvent(ids[0]!))!.status).toBe('pending');
     expect((await store.queryEvents({ event_type: type, status: 'pending' }, page)).total).toBe(3);
     expect((await store.statistics({})).processing_events).toBe(before.processing_events);
+  });
+
+  it('with no processor enabled, due events become processed in one statement and leave the queue', async () => {
+    const type = `unmatched.${randomUUID()}`;
+    const ids = await append(4, type);
+    const token = randomUUID();
+    const claimed = await claimEvents(opened.db, { limit: 1000, leaseMs: 60_000, token });
+    const held = claimed.filter((e) => e.event_type === type).slice(0, 1);
+    await releaseEvents(
+      opened.db,
+      token,
+      claimed.filter((e) => !held.includes(e)),
+    );
+    const before = await store.statistics({});
+    await toggleProcessor(opened.db, processorId, false);
+    try {
+      // Everything due goes (the one under a live claim stays with its holder).
+      let done = 0;
+      for (let n = -1; n !== 0; done += n) n = await processUnmatchedEvents(opened.db, 1000);
+      expect(await status(ids)).toEqual(['processing', 'processed', 'processed', 'processed']);
+      const queued = await opened.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM event.processing_queue AS q JOIN event.events AS e USING (position)
+         WHERE e.event_type = $1`,
+        [type],
+      );
+      expect(queued.rows[0]!.n).toBe(1);
+      const after = await store.statistics({});
+      expect(after.processed_events - before.processed_events).toBe(done);
+      expect(before.pending_events - after.pending_events).toBe(done);
+    } finally {
+      await toggleProcessor(opened.db, processorId, true);
+    }
   });
 });
