@@ -65,7 +65,8 @@ describe.each(STORE_KINDS)('processing claims (%s)', (kind) => {
   it('claims are exclusive, oldest first; an expired claim is taken over and its holder cannot complete', async () => {
     const ids = await append(5, `claims.${randomUUID()}`);
     const firstToken = randomUUID();
-    const first = await claimEvents(opened.db, { limit: 3, leaseMs: 200, token: firstToken });
+    // Long enough to read the statuses on a busy machine (a claim reads as processing while it lives).
+    const first = await claimEvents(opened.db, { limit: 3, leaseMs: 1500, token: firstToken });
     expect(first.map((e) => e.event_id)).toEqual(ids.slice(0, 3));
     expect(first.every((e) => e.previous_status === 'pending')).toBe(true);
     // The others are still free; the claimed ones are not offered again while the lease holds.
