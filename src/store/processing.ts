@@ -15,7 +15,7 @@ import { EventStatus, type StoredEvent } from '../domain/event.js';
 import { isUnavailable, RETRYABLE_SQLSTATES, sqlState, type Db, type Queryable } from './db.js';
 import { enqueueOutbox, type OutboxMessage } from './outbox.js';
 import { moveStatus, type StatusMove } from './rollups.js';
-import { EVENT_COLUMNS, eventColumns } from './rows.js';
+import { EVENT_COLUMNS, eventColumns, NO_LIVE_CLAIM } from './rows.js';
 
 export interface ProcessorRow {
   processor_id: string;
@@ -164,7 +164,7 @@ export async function loadEnabledProcessors(db: Queryable): Promise<ProcessorRow
 const dueRows = (condition = 'true') => `
          SELECT q.position, q.lease_until IS NOT NULL AS taken_over
          FROM event.processing_queue AS q
-         WHERE (q.lease_until IS NULL OR q.lease_until < now())
+         WHERE ${NO_LIVE_CLAIM}
            AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= now())
            AND ${condition}
          ORDER BY q.position

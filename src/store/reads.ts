@@ -1,7 +1,7 @@
 /** Reads of the event log: by id, by filter (offset or cursor pages), per stream. */
 import type { EventCategory, EventSource, EventStatus, StoredEvent } from '../domain/event.js';
 import type { Queryable } from './db.js';
-import { EVENT_COLUMNS } from './rows.js';
+import { EVENT_COLUMNS, LIVE_CLAIM, NO_LIVE_CLAIM } from './rows.js';
 import { segmentRange, TIME_MAX, TIME_MIN } from './time-segments.js';
 
 export interface EventFilter {
@@ -89,12 +89,12 @@ function statusConditions(filter: EventFilter, params: Params): string[] {
     case 'pending':
       return [
         `status = 'pending'`,
-        'position IN (SELECT position FROM event.processing_queue WHERE lease_until IS NULL OR lease_until <= now())',
+        `position IN (SELECT position FROM event.processing_queue WHERE ${NO_LIVE_CLAIM})`,
       ];
     case 'processing':
       return [
         `status = 'pending'`,
-        'position IN (SELECT position FROM event.processing_queue WHERE lease_until > now())',
+        `position IN (SELECT position FROM event.processing_queue WHERE ${LIVE_CLAIM})`,
       ];
     case 'failed':
       return [`status = 'failed'`, 'position IN (SELECT position FROM event.failed_events)'];

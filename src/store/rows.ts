@@ -1,13 +1,21 @@
 import { EventStatus, type NewEvent, type StoredEvent } from '../domain/event.js';
 
 /**
+ * Whether a processing-queue row is under a live claim (migration 0011), and its negation (a row
+ * never claimed, released, or whose claim expired): the one definition the claim, reads, status
+ * filters and statistics share. For queries where only the queue has a `lease_until`.
+ */
+export const LIVE_CLAIM = 'lease_until > now()';
+export const NO_LIVE_CLAIM = '(lease_until IS NULL OR lease_until <= now())';
+
+/**
  * The status a read returns: `processing` while a live claim holds a pending event (the claim is
  * on its queue row, migration 0011), else the stored one. For queries on `event.events` without
  * an alias.
  */
 export const READ_STATUS = `CASE WHEN status = 'pending' AND EXISTS (
     SELECT 1 FROM event.processing_queue AS held
-    WHERE held.position = events.position AND held.lease_until > now()) THEN 'processing' ELSE status END`;
+    WHERE held.position = events.position AND ${LIVE_CLAIM}) THEN 'processing' ELSE status END`;
 
 /** The columns of a stored event, with `status` given as a select expression that names it. */
 export const eventColumns = (

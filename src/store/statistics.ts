@@ -9,6 +9,7 @@ import type { Queryable } from './db.js';
 import { BUCKET } from './rollups.js';
 import { filterRange, Params, whereClause } from './reads.js';
 import { segmentRange, type Segment } from './time-segments.js';
+import { LIVE_CLAIM } from './rows.js';
 
 export interface StatisticsFilter {
   user_id?: string;
@@ -148,7 +149,7 @@ async function claimedCount(
   const result = await db.query<{ n: number }>(
     `SELECT count(*)::bigint AS n
      FROM event.processing_queue AS q JOIN event.events AS e ON e.position = q.position
-     WHERE q.lease_until > now() AND e.status = 'pending'
+     WHERE ${LIVE_CLAIM} AND e.status = 'pending'
        AND e."timestamp" >= $1::timestamptz AND e."timestamp" < $2::timestamptz
        ${filter.user_id !== undefined ? 'AND e.user_id = $3' : ''}`,
     params,
