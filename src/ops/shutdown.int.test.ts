@@ -207,7 +207,7 @@ describe('graceful shutdown of the service process (PostgreSQL)', { timeout: 120
       () => receiver.requests.filter((r) => r.path === `/${tag}`).length >= 4,
     );
     const claimed = await db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM event.events WHERE event_type = $1 AND ${READ_STATUS} = 'processing'`,
+      `SELECT count(*)::int AS n FROM event.events_current AS events WHERE event_type = $1 AND ${READ_STATUS} = 'processing'`,
       [tag],
     );
     expect(claimed.rows[0]!.n).toBeGreaterThan(0);
@@ -279,7 +279,7 @@ describe('graceful shutdown of the service process (PostgreSQL)', { timeout: 120
     // Claimed work went back to the queue at once, not counted as a failure.
     const states = await db.query<{ status: string; retry_count: number; claimed: boolean }>(
       `SELECT e.status, e.retry_count, COALESCE(q.claim_token IS NOT NULL OR q.lease_until IS NOT NULL, false) AS claimed
-       FROM event.events AS e LEFT JOIN event.processing_queue AS q ON q.position = e.position
+       FROM event.events_current AS e LEFT JOIN event.processing_queue AS q ON q.position = e.position
        WHERE e.event_type = $1`,
       [tag],
     );

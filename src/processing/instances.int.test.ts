@@ -38,7 +38,7 @@ async function createBatch(service: ServiceProcess, events: Record<string, unkno
 
 async function statusCounts(db: Db, eventType: string): Promise<Record<string, number>> {
   const result = await db.query<{ status: string; n: number }>(
-    `SELECT ${READ_STATUS} AS status, count(*)::int AS n FROM event.events WHERE event_type = $1 GROUP BY 1`,
+    `SELECT ${READ_STATUS} AS status, count(*)::int AS n FROM event.events_current AS events WHERE event_type = $1 GROUP BY 1`,
     [eventType],
   );
   return Object.fromEntries(result.rows.map((r) => [r.status, r.n]));

@@ -240,7 +240,7 @@ describe.each(STORE_KINDS)('processor types through the engine (%s)', (kind) => 
   it('statistics rollups follow every status move', async () => {
     await waitUntil('queue empty', async () => {
       const open = await t.db.query<{ n: number }>(
-        `SELECT count(*)::bigint AS n FROM event.events WHERE status IN ('pending', 'processing')`,
+        `SELECT count(*)::bigint AS n FROM event.events_current WHERE status IN ('pending', 'processing')`,
       );
       return Number(open.rows[0]!.n) === 0;
     });

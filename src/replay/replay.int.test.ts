@@ -398,7 +398,7 @@ describe.each(STORE_KINDS)('replay (%s)', (kind) => {
       (
         await t.db.query<Record<string, unknown>>(
           `SELECT event_id, status, processors, error_message, retry_count, processed_at, updated_at
-           FROM event.events WHERE event_type LIKE $1 ORDER BY position`,
+           FROM event.events_current WHERE event_type LIKE $1 ORDER BY position`,
           [`${type}.%`],
         )
       ).rows;

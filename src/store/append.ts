@@ -11,7 +11,7 @@ import type { NewEvent, StoredEvent } from '../domain/event.js';
 import { planGroup, type AppendUnit, type ExistingEvent, type PlannedRow } from './append-plan.js';
 import { isUnavailable, RETRYABLE_SQLSTATES, sqlState, type Db, type Queryable } from './db.js';
 import { EVENTS_SOURCE } from './follower.js';
-import { EVENT_COLUMNS, storedEventOf, type GeneratedColumns } from './rows.js';
+import { EVENT_COLUMNS, EVENTS, storedEventOf, type GeneratedColumns } from './rows.js';
 import { appendRollupCtes } from './rollups.js';
 
 export type { AppendUnit } from './append-plan.js';
@@ -123,9 +123,9 @@ async function findExisting(
   const byKey = new Map<string, ExistingEvent>();
   if (ids.length === 0 && keys.length === 0) return { byId, byKey };
   const result = await tx.query<StoredEvent & { content_hash: string | null }>(
-    `SELECT ${EVENT_COLUMNS}, content_hash FROM event.events WHERE event_id = ANY($1::text[])
+    `SELECT ${EVENT_COLUMNS}, content_hash FROM ${EVENTS} WHERE event_id = ANY($1::text[])
      UNION
-     SELECT ${EVENT_COLUMNS}, content_hash FROM event.events WHERE idempotency_key = ANY($2::text[])`,
+     SELECT ${EVENT_COLUMNS}, content_hash FROM ${EVENTS} WHERE idempotency_key = ANY($2::text[])`,
     [ids, keys],
   );
   for (const { content_hash, ...event } of result.rows) {

@@ -20,7 +20,7 @@
  */
 import type { StoredEvent } from '../domain/event.js';
 import type { Queryable } from './db.js';
-import { EVENT_COLUMNS } from './rows.js';
+import { EVENT_COLUMNS, EVENTS } from './rows.js';
 
 /** What a follower follows. Identifiers are constants of this module, never user input. */
 export interface FollowSource {
@@ -31,7 +31,7 @@ export interface FollowSource {
 }
 
 export const EVENTS_SOURCE: FollowSource = {
-  table: 'event.events',
+  table: EVENTS,
   columns: EVENT_COLUMNS,
   lockKey: 7_235_180_100,
 };
@@ -103,7 +103,7 @@ export async function readNextPositions(
 export async function readEventsAt(db: Queryable, positions: readonly number[]): Promise<StoredEvent[]> {
   if (positions.length === 0) return [];
   const result = await db.query<StoredEvent>(
-    `SELECT ${EVENT_COLUMNS} FROM event.events WHERE position = ANY($1::bigint[]) ORDER BY position`,
+    `SELECT ${EVENT_COLUMNS} FROM ${EVENTS} WHERE position = ANY($1::bigint[]) ORDER BY position`,
     [positions],
   );
   return result.rows;

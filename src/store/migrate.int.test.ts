@@ -118,22 +118,67 @@ describe('migrations', () => {
       await expect(
         db.query(`UPDATE event.events SET data = '{"x":1}' WHERE event_id = 'imm-1'`),
       ).rejects.toThrow(/immutable/);
-      await db.query(`UPDATE event.events SET status = 'processed' WHERE event_id = 'imm-1'`);
+      // Nor its processing fields: the outcome lives in event.event_outcomes (migration 0012).
+      await expect(
+        db.query(`UPDATE event.events SET status = 'processed' WHERE event_id = 'imm-1'`),
+      ).rejects.toThrow(/immutable/);
     } finally {
       await db.close();
     }
   });
 
-  it('no index of event.events names a processing column, so status changes are heap-only updates', async () => {
-    const db = createPgDb({ connectionString: database.url, poolSize: 1, statementTimeoutMs: 10_000 });
+  it('0012: events stored before it read as they were; an outcome row overrides their processing fields', async () => {
+    const db = await createPgliteDb(undefined);
     try {
-      const indexes = await db.query<{ indexdef: string }>(
-        `SELECT indexdef FROM pg_indexes WHERE schemaname = 'event' AND tablename = 'events'`,
+      const all = loadMigrations();
+      await migrate(
+        db,
+        all.filter((m) => m.version <= 11),
       );
-      expect(indexes.rows.length).toBeGreaterThan(5);
-      const processingColumns =
-        /\b(status|processed_at|processors|error_message|retry_count|updated_at|lease_until|next_attempt_at|claim_token)\b/;
-      for (const { indexdef } of indexes.rows) expect(indexdef).not.toMatch(processingColumns);
+      await db.exec(`
+        INSERT INTO event.events (event_id, event_type, event_source, event_category, "timestamp", status,
+          processed_at, processors, error_message, retry_count, content_hash)
+        VALUES ('old-pending', 'up', 'backend', 'system', '2026-01-01T10:00:00Z', 'pending', NULL, '{}', NULL, 0,
+            repeat('0', 64)),
+          ('old-failed', 'up', 'backend', 'system', '2026-01-01T10:00:00Z', 'failed', '2026-01-01T10:00:01Z',
+            '{}', 'boom', 3, repeat('0', 64));`);
+      expect(await migrate(db, all)).toEqual(all.filter((m) => m.version > 11).map((m) => m.version));
+
+      const read = () =>
+        db.query<Record<string, unknown>>(
+          `SELECT event_id, status, processed_at, processors, error_message, retry_count
+           FROM event.events_current ORDER BY event_id`,
+        );
+      expect((await read()).rows).toEqual([
+        {
+          event_id: 'old-failed',
+          status: 'failed',
+          processed_at: new Date('2026-01-01T10:00:01Z'),
+          processors: [],
+          error_message: 'boom',
+          retry_count: 3,
+        },
+        {
+          event_id: 'old-pending',
+          status: 'pending',
+          processed_at: null,
+          processors: [],
+          error_message: null,
+          retry_count: 0,
+        },
+      ]);
+      await db.exec(`
+        INSERT INTO event.event_outcomes (position, status, processed_at, processors, error_message, retry_count)
+        SELECT position, 'processed', '2026-01-01T10:00:02Z', '{p1}', NULL, 0 FROM event.events
+        WHERE event_id = 'old-pending';`);
+      expect((await read()).rows[1]).toEqual({
+        event_id: 'old-pending',
+        status: 'processed',
+        processed_at: new Date('2026-01-01T10:00:02Z'),
+        processors: ['p1'],
+        error_message: null,
+        retry_count: 0,
+      });
     } finally {
       await db.close();
     }

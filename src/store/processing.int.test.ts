@@ -57,7 +57,7 @@ describe.each(STORE_KINDS)('processing claims (%s)', (kind) => {
   const status = async (ids: string[]) =>
     (
       await opened.db.query<{ status: string }>(
-        `SELECT ${READ_STATUS} AS status FROM event.events WHERE event_id = ANY($1::text[]) ORDER BY position`,
+        `SELECT ${READ_STATUS} AS status FROM event.events_current AS events WHERE event_id = ANY($1::text[]) ORDER BY position`,
         [ids],
       )
     ).rows.map((r) => r.status);

@@ -1,21 +1,26 @@
 /**
  * SQL of processing: the processor registry (`event.event_processors`), the engine's claims
  * (leased batches of queue rows, `FOR UPDATE SKIP LOCKED`; the event rows are only read), the
- * completion of a batch (queue rows, event rows, processing results, processor counters, rollups
+ * completion of a batch (queue rows, outcome rows, processing results, processor counters, rollups
  * and lifecycle messages in one transaction), dead letters and their retry, and results per event.
  *
+ * An event's row in event.events is never updated: its outcome (status, processed_at, processors,
+ * error_message, retry_count) is written to event.event_outcomes, and reads go through
+ * event.events_current (migration 0012).
+ *
  * Lock order in every transaction that changes processing state, so none can deadlock another or
- * an append: queue rows → event rows → processor rows (sorted by id) → statistics rollups (hourly,
- * then daily, sorted keys) → the outbox position lock (last, see follower.ts). A retry on demand
- * locks an event row and then inserts its queue row, which cannot exist yet (a dead letter has
- * none), so nothing waits on it.
+ * an append: queue rows → outcome rows → processor rows (sorted by id) → statistics rollups
+ * (hourly, then daily, sorted keys) → the outbox position lock (last, see follower.ts). A retry on
+ * demand locks the event's row (FOR UPDATE: retries of one event queue there), writes its outcome
+ * and then inserts its queue row, which cannot exist yet (a dead letter has none), so nothing
+ * waits on it.
  */
 import { ConflictError, StoreUnavailableError } from '../domain/errors.js';
 import { EventStatus, type StoredEvent } from '../domain/event.js';
 import { isUnavailable, RETRYABLE_SQLSTATES, sqlState, type Db, type Queryable } from './db.js';
 import { enqueueOutbox, type OutboxMessage } from './outbox.js';
 import { moveStatus, type StatusMove } from './rollups.js';
-import { EVENT_COLUMNS, eventColumns, NO_LIVE_CLAIM } from './rows.js';
+import { EVENT_COLUMNS, eventColumns, EVENTS, NO_LIVE_CLAIM } from './rows.js';
 
 export interface ProcessorRow {
   processor_id: string;
@@ -160,9 +165,13 @@ export async function loadEnabledProcessors(db: Queryable): Promise<ProcessorRow
  * Queue rows the engine may claim now, oldest first, skipping rows another transaction holds:
  * unclaimed or held by an expired claim, past any retry delay (migration 0011: the claim lives
  * on the queue row, the event's row is written once, with the outcome).
+ *
+ * The statement that takes them joins back by `ctid` (the row versions this subquery locked), a
+ * TID scan per row. Joined by position, the planner hashed the rows taken and scanned the whole
+ * queue for them: 38 ms for a claim of 1000 with 150,000 events queued, against 8 ms.
  */
 const dueRows = (condition = 'true') => `
-         SELECT q.position, q.lease_until IS NOT NULL AS taken_over
+         SELECT q.ctid, q.position, q.lease_until IS NOT NULL AS taken_over
          FROM event.processing_queue AS q
          WHERE ${NO_LIVE_CLAIM}
            AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= now())
@@ -194,12 +203,12 @@ export async function claimEvents(
        UPDATE event.processing_queue AS q
        SET lease_until = now() + $2 * interval '1 millisecond', claim_token = $3
        FROM (${dueRows()}) AS c
-       WHERE q.position = c.position
+       WHERE q.ctid = c.ctid
        RETURNING q.position, c.taken_over
      )
      SELECT CASE WHEN claimed.taken_over THEN 'processing' ELSE 'pending' END AS previous_status,
        ${CLAIMED_COLUMNS}
-     FROM claimed JOIN event.events USING (position)
+     FROM claimed JOIN ${EVENTS} USING (position)
      ORDER BY position`,
     [options.limit, options.leaseMs, options.token],
   );
@@ -223,15 +232,21 @@ export async function processUnmatchedEvents(db: Db, limit: number): Promise<num
          -- decided in this statement's snapshot: a processor registered before an event was
          -- stored is always seen here
          USING (${dueRows('NOT EXISTS (SELECT 1 FROM event.event_processors WHERE enabled)')}) AS c
-         WHERE q.position = c.position
+         WHERE q.ctid = c.ctid
          RETURNING q.position
+       ),
+       settled AS (
+         INSERT INTO event.event_outcomes AS o (position, status, processed_at, processors, error_message, retry_count)
+         SELECT v.position, 'processed', now(), v.processors, NULL, v.retry_count
+         FROM due JOIN event.events_current AS v USING (position)
+         ON CONFLICT (position) DO UPDATE
+         SET status = excluded.status, processed_at = excluded.processed_at, error_message = NULL,
+             updated_at = now()
+         RETURNING o.position, o.processed_at
        )
-       UPDATE event.events AS e
-       SET status = 'processed', processed_at = now(), error_message = NULL, updated_at = now()
-       FROM due
-       WHERE e.position = due.position
-       RETURNING e.position, e."timestamp", e.event_source, e.event_category, e.event_type, e.processed_at,
-         e.created_at`,
+       SELECT s.position, e."timestamp", e.event_source, e.event_category, e.event_type, s.processed_at,
+         e.created_at
+       FROM settled AS s JOIN event.events AS e USING (position)`,
       [limit],
     );
     await moveStatus(
@@ -356,25 +371,26 @@ async function completeInTransaction(
   );
   const heldPositions = new Set(heldRows.rows.map((row) => row.position));
   const done = sorted.filter((c) => heldPositions.has(c.event.position));
-  // A release (status pending, nothing ran, no retry) leaves the event's row as it was.
+  // A release (status pending, nothing ran, no retry) leaves the event's outcome as it was. The
+  // others write it to event.event_outcomes (migration 0012): the event's own row is never updated.
   const written = done.filter((c) => !isRelease(c));
-  const updated = await tx.query<{ position: number; processed_at: Date | null; created_at: Date }>(
-    `UPDATE event.events AS e
-     SET status = c.status,
-         processed_at = CASE WHEN c.status IN ('processed', 'failed') THEN now() ELSE e.processed_at END,
-         processors = ARRAY(SELECT jsonb_array_elements_text(c.processors)),
-         error_message = c.error_message,
-         retry_count = c.retry_count,
-         updated_at = now()
-     FROM jsonb_to_recordset($1::jsonb) AS c(position bigint, status text, processors jsonb, error_message text,
-       retry_count integer)
-     WHERE e.position = c.position
-     RETURNING e.position, e.processed_at, e.created_at`,
+  const outcomes = await tx.query<{ position: number; processed_at: Date | null }>(
+    `INSERT INTO event.event_outcomes AS o (position, status, processed_at, processors, error_message, retry_count)
+     SELECT c.position, c.status,
+       CASE WHEN c.status IN ('processed', 'failed') THEN now() ELSE c.processed_at END,
+       ARRAY(SELECT jsonb_array_elements_text(c.processors)), c.error_message, c.retry_count
+     FROM jsonb_to_recordset($1::jsonb) AS c(position bigint, status text, processed_at timestamptz,
+       processors jsonb, error_message text, retry_count integer)
+     ON CONFLICT (position) DO UPDATE
+     SET status = excluded.status, processed_at = excluded.processed_at, processors = excluded.processors,
+         error_message = excluded.error_message, retry_count = excluded.retry_count, updated_at = now()
+     RETURNING o.position, o.processed_at`,
     [
       JSON.stringify(
         written.map((c) => ({
           position: c.event.position,
           status: c.status,
+          processed_at: c.event.processed_at,
           processors: c.processors,
           error_message: c.error_message,
           retry_count: c.retry_count,
@@ -382,7 +398,7 @@ async function completeInTransaction(
       ),
     ],
   );
-  const held = new Map(updated.rows.map((row) => [row.position, row]));
+  const processedAt = new Map(outcomes.rows.map((row) => [row.position, row.processed_at]));
 
   const results = done.flatMap((c) => c.results);
   if (results.length > 0) {
@@ -431,14 +447,14 @@ async function completeInTransaction(
   const moves: StatusMove[] = written
     .filter((c) => c.status !== EventStatus.PENDING)
     .map((c) => {
-      const row = held.get(c.event.position)!;
+      const at = processedAt.get(c.event.position);
       return {
         event: c.event,
         from: EventStatus.PENDING,
         to: c.status,
         processingMs:
-          c.status === EventStatus.PROCESSED && row.processed_at
-            ? row.processed_at.getTime() - row.created_at.getTime()
+          c.status === EventStatus.PROCESSED && at
+            ? at.getTime() - new Date(c.event.created_at).getTime()
             : undefined,
       };
     });
@@ -490,7 +506,7 @@ export function listFailedEvents(
 ): Promise<{ events: StoredEvent[]; total: number }> {
   return guard(async () => {
     const events = await db.query<StoredEvent>(
-      `SELECT ${EVENT_COLUMNS} FROM event.events
+      `SELECT ${EVENT_COLUMNS} FROM ${EVENTS}
        WHERE position IN (SELECT position FROM event.failed_events ORDER BY position DESC LIMIT $1 OFFSET $2)
        ORDER BY position DESC`,
       [page.limit, page.offset],
@@ -507,19 +523,25 @@ export type RetryOutcome =
 export function retryFailedEvent(db: Db, eventId: string): Promise<RetryOutcome> {
   return guard(() =>
     db.transaction(async (tx): Promise<RetryOutcome> => {
-      const found = await tx.query<StoredEvent>(
-        `SELECT ${EVENT_COLUMNS} FROM event.events WHERE event_id = $1 FOR UPDATE`,
+      // The event's row (never updated) serializes retries of the same event.
+      const locked = await tx.query<{ position: number }>(
+        'SELECT position FROM event.events WHERE event_id = $1 FOR UPDATE',
         [eventId],
       );
-      const event = found.rows[0];
-      if (!event) return { type: 'not_found' };
+      const position = locked.rows[0]?.position;
+      if (position === undefined) return { type: 'not_found' };
+      const read = () =>
+        tx.query<StoredEvent>(`SELECT ${EVENT_COLUMNS} FROM ${EVENTS} WHERE position = $1`, [position]);
+      const event = (await read()).rows[0]!;
       if (event.status !== EventStatus.FAILED) return { type: 'not_failed', status: event.status };
-      const updated = await tx.query<StoredEvent>(
-        `UPDATE event.events
-         SET status = 'pending', retry_count = 0, processed_at = NULL, updated_at = now()
-         WHERE position = $1 RETURNING ${EVENT_COLUMNS}`,
-        [event.position],
+      await tx.query(
+        `INSERT INTO event.event_outcomes AS o (position, status, processed_at, processors, error_message, retry_count)
+         VALUES ($1, 'pending', NULL, $2::text[], $3, 0)
+         ON CONFLICT (position) DO UPDATE
+         SET status = 'pending', processed_at = NULL, retry_count = 0, updated_at = now()`,
+        [position, event.processors, event.error_message],
       );
+      const updated = await read();
       await tx.query('DELETE FROM event.failed_events WHERE position = $1', [event.position]);
       await tx.query('INSERT INTO event.processing_queue (position) VALUES ($1) ON CONFLICT DO NOTHING', [
         event.position,

@@ -1,7 +1,7 @@
 /** Reads of the event log: by id, by filter (offset or cursor pages), per stream. */
 import type { EventCategory, EventSource, EventStatus, StoredEvent } from '../domain/event.js';
 import type { Queryable } from './db.js';
-import { EVENT_COLUMNS, LIVE_CLAIM, NO_LIVE_CLAIM } from './rows.js';
+import { EVENT_COLUMNS, EVENTS, LIVE_CLAIM, NO_LIVE_CLAIM } from './rows.js';
 import { segmentRange, TIME_MAX, TIME_MIN } from './time-segments.js';
 
 export interface EventFilter {
@@ -144,7 +144,7 @@ export function whereClause(conditions: string[]): string {
 
 export async function getEvent(db: Queryable, eventId: string): Promise<StoredEvent | null> {
   const result = await db.query<StoredEvent>(
-    `SELECT ${EVENT_COLUMNS} FROM event.events WHERE event_id = $1`,
+    `SELECT ${EVENT_COLUMNS} FROM ${EVENTS} WHERE event_id = $1`,
     [eventId],
   );
   return result.rows[0] ?? null;
@@ -163,7 +163,7 @@ export async function queryEvents(db: Queryable, filter: EventFilter, page: Page
     );
   }
   const rows = await db.query<StoredEvent>(
-    `SELECT ${EVENT_COLUMNS} FROM event.events ${whereClause(conditions)}
+    `SELECT ${EVENT_COLUMNS} FROM ${EVENTS} ${whereClause(conditions)}
      ORDER BY "timestamp" DESC, position DESC
      LIMIT ${params.add(page.limit + 1)} OFFSET ${params.add(page.offset)}`,
     params.values,
@@ -189,7 +189,7 @@ export async function countEvents(db: Queryable, filter: EventFilter): Promise<n
       ...timeConditions(filter.start_time ? from : undefined, filter.end_time ? to : undefined, params),
     ];
     const result = await db.query<{ n: number }>(
-      `SELECT count(*)::bigint AS n FROM event.events ${whereClause(conditions)}`,
+      `SELECT count(*)::bigint AS n FROM ${EVENTS} ${whereClause(conditions)}`,
       params.values,
     );
     return result.rows[0]?.n ?? 0;
@@ -201,7 +201,7 @@ export async function countEvents(db: Queryable, filter: EventFilter): Promise<n
     let conditions: string[];
     if (segment.source === 'raw') {
       conditions = [...eventConditions(filter, params), ...timeConditions(segment.from, segment.to, params)];
-      sql = `SELECT count(*)::bigint AS n FROM event.events ${whereClause(conditions)}`;
+      sql = `SELECT count(*)::bigint AS n FROM ${EVENTS} ${whereClause(conditions)}`;
     } else {
       conditions = dimensionConditions(filter, params);
       conditions.push(
@@ -328,7 +328,7 @@ export async function readStream(
   const forward = options.direction === 'forward';
   const from = options.fromVersion ?? (forward ? 1 : stream.version);
   const events = await db.query<StoredEvent>(
-    `SELECT ${EVENT_COLUMNS} FROM event.events
+    `SELECT ${EVENT_COLUMNS} FROM ${EVENTS}
      WHERE stream_id = $1 AND stream_version ${forward ? '>=' : '<='} $2
      ORDER BY stream_version ${forward ? 'ASC' : 'DESC'} LIMIT $3`,
     [streamId, from, options.limit],
@@ -355,7 +355,7 @@ async function readUserStream(
   const forward = options.direction === 'forward';
   const from = options.fromVersion ?? (forward ? 1 : version);
   const events = await db.query<StoredEvent>(
-    `SELECT ${EVENT_COLUMNS} FROM event.events
+    `SELECT ${EVENT_COLUMNS} FROM ${EVENTS}
      WHERE stream_id = $1 AND user_id = $4 AND stream_version ${forward ? '>=' : '<='} $2
      ORDER BY stream_version ${forward ? 'ASC' : 'DESC'} LIMIT $3`,
     [streamId, from, options.limit, options.userId],

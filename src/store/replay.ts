@@ -21,7 +21,7 @@ import { guarded, type Db, type Queryable } from './db.js';
 import { EVENTS_SOURCE, lockPositionOrder } from './follower.js';
 import { enqueueOutbox, type OutboxMessage } from './outbox.js';
 import { Params, whereClause } from './reads.js';
-import { EVENT_COLUMNS } from './rows.js';
+import { EVENT_COLUMNS, EVENTS } from './rows.js';
 
 export const ReplayStatus = {
   QUEUED: 'queued',
@@ -135,7 +135,7 @@ export function summarizeSelection(
     const result = await db.query<{ n: number; first: number; last: number }>(
       `SELECT count(*)::bigint AS n, COALESCE(min(position), 0)::bigint AS first,
          COALESCE(max(position), 0)::bigint AS last
-       FROM event.events ${whereClause(conditions)}`,
+       FROM ${EVENTS} ${whereClause(conditions)}`,
       params.values,
     );
     const row = result.rows[0];
@@ -154,7 +154,7 @@ export function selectionIds(
     const params = new Params();
     const conditions = [...selectionConditions(selection, params), `position <= ${params.add(bound)}`];
     const result = await db.query<{ event_id: string }>(
-      `SELECT event_id FROM event.events ${whereClause(conditions)} ORDER BY position LIMIT ${params.add(limit)}`,
+      `SELECT event_id FROM ${EVENTS} ${whereClause(conditions)} ORDER BY position LIMIT ${params.add(limit)}`,
       params.values,
     );
     return result.rows.map((row) => row.event_id);
@@ -186,7 +186,7 @@ function pageQuery(selection: ReplaySelection, page: PageRequest, columns: strin
     order = 'stream_version';
   }
   return {
-    sql: `SELECT ${columns} FROM event.events ${whereClause(conditions)}
+    sql: `SELECT ${columns} FROM ${EVENTS} ${whereClause(conditions)}
           ORDER BY ${order} LIMIT ${params.add(page.limit)}`,
     values: params.values,
   };

@@ -9,9 +9,17 @@ export const LIVE_CLAIM = 'lease_until > now()';
 export const NO_LIVE_CLAIM = '(lease_until IS NULL OR lease_until <= now())';
 
 /**
+ * What reads select events from: event.events with each event's processing outcome applied
+ * (migration 0012: the event's row is written once; its outcome lives in event.event_outcomes),
+ * aliased `events`. Same column names as event.events. A query that reads none of the outcome's
+ * columns (status, processed_at, processors, error_message, retry_count, updated_at) costs what
+ * it cost on event.events: PostgreSQL removes the outer join.
+ */
+export const EVENTS = 'event.events_current AS events';
+
+/**
  * The status a read returns: `processing` while a live claim holds a pending event (the claim is
- * on its queue row, migration 0011), else the stored one. For queries on `event.events` without
- * an alias.
+ * on its queue row, migration 0011), else the stored one. For queries on `EVENTS`.
  */
 export const READ_STATUS = `CASE WHEN status = 'pending' AND EXISTS (
     SELECT 1 FROM event.processing_queue AS held

@@ -9,7 +9,7 @@ import type { Queryable } from './db.js';
 import { BUCKET } from './rollups.js';
 import { filterRange, Params, whereClause } from './reads.js';
 import { segmentRange, type Segment } from './time-segments.js';
-import { LIVE_CLAIM } from './rows.js';
+import { EVENTS, LIVE_CLAIM } from './rows.js';
 
 export interface StatisticsFilter {
   user_id?: string;
@@ -94,7 +94,7 @@ async function segmentRows(
          (count(*) FILTER (WHERE "timestamp" >= ${month}::timestamptz))::bigint AS month,
          COALESCE(sum(extract(epoch FROM processed_at - created_at) * 1000) FILTER (WHERE ${done}), 0)::float8 AS ms_sum,
          (count(*) FILTER (WHERE ${done}))::bigint AS ms_count
-       FROM event.events ${whereClause(conditions)}
+       FROM ${EVENTS} ${whereClause(conditions)}
        GROUP BY 1, 2, 3, 4`,
       params.values,
     );
@@ -148,7 +148,7 @@ async function claimedCount(
   if (filter.user_id !== undefined) params.push(filter.user_id);
   const result = await db.query<{ n: number }>(
     `SELECT count(*)::bigint AS n
-     FROM event.processing_queue AS q JOIN event.events AS e ON e.position = q.position
+     FROM event.processing_queue AS q JOIN event.events_current AS e ON e.position = q.position
      WHERE ${LIVE_CLAIM} AND e.status = 'pending'
        AND e."timestamp" >= $1::timestamptz AND e."timestamp" < $2::timestamptz
        ${filter.user_id !== undefined ? 'AND e.user_id = $3' : ''}`,

@@ -47,7 +47,7 @@ export async function expectRollupsConsistent(t: TestApp): Promise<void> {
       `SELECT status, sum(event_count)::bigint AS n FROM event.${table} GROUP BY status HAVING sum(event_count) <> 0 ORDER BY status`,
     );
     const raw = await t.db.query<{ status: string; n: number }>(
-      'SELECT status, count(*)::bigint AS n FROM event.events GROUP BY status ORDER BY status',
+      'SELECT status, count(*)::bigint AS n FROM event.events_current GROUP BY status ORDER BY status',
     );
     expect(
       rollup.rows.map((r) => [r.status, Number(r.n)]),
