@@ -167,10 +167,14 @@ async function processingThroughput(suite: Suite, store: string, busEnv: Record<
       const queued = () => countOf(client, QUEUED, 0);
       const cpu = suite.cpuMeter(svc);
       const atReady = await queued();
-      const drained = await waitFor(() => countOf(client, QUEUED_SPAN, 0), (n) => n === 0, {
-        stallSeconds: 30,
-        maxSeconds: Math.max(60, events / 1_000),
-      });
+      const drained = await waitFor(
+        () => countOf(client, QUEUED_SPAN, 0),
+        (n) => n === 0,
+        {
+          stallSeconds: 30,
+          maxSeconds: Math.max(60, events / 1_000),
+        },
+      );
       const usage = { cpu: cpu() };
       // NaN (not met) when the engine was done before the service was ready: nothing to time.
       const rate = atReady > 0 ? atReady / drained.seconds : Number.NaN;

@@ -27,6 +27,12 @@ export interface RunContext {
   logger?: Logger;
   /** Set when a replay (`reprocess: true`) runs the processor again on an event it already ran on. */
   replayId?: string;
+  /**
+   * The event as JSON text: the fields and values `JSON.stringify(event)` writes (the spacing may
+   * differ). The engine has it from the database with the claim; a type that sends the whole event
+   * should send this rather than serialize the event again.
+   */
+  eventJson(): string;
 }
 
 /**

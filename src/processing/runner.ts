@@ -11,6 +11,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { StoredEvent } from '../domain/event.js';
+import type { ClaimedEvent } from '../store/processing.js';
 import { PermanentProcessorError, type ProcessorResult } from './processor-type.js';
 import type { RunOutcome } from './retry.js';
 import type { ProcessorTypeSet } from './types/index.js';
@@ -61,8 +62,17 @@ export interface Runner {
   ): Promise<Run<P>[]>;
 }
 
+/** The event as JSON text: a claimed event's own (built by the database), else serialized here. */
+function jsonOf(event: StoredEvent): string {
+  const own = (event as Partial<Pick<ClaimedEvent, 'json'>>).json;
+  return typeof own === 'string' ? own : JSON.stringify(event);
+}
+
 export function createRunner(options: RunnerOptions): Runner {
   const { types, logger, signal: stopping } = options;
+  /** Ends the runs in flight when the caller stops: one listener for all of them. */
+  const onStop = new Set<() => void>();
+  stopping.addEventListener('abort', () => onStop.forEach((end) => end()), { once: true });
 
   async function runOne<P extends RunnableProcessor>(
     event: StoredEvent,
@@ -95,29 +105,40 @@ export function createRunner(options: RunnerOptions): Runner {
       ),
     );
     if (deadline - started < timeoutMs) return finish({ type: 'deferred' });
-    const controller = new AbortController();
-    const onStop = () => controller.abort();
-    stopping.addEventListener('abort', onStop, { once: true });
-    let timer: NodeJS.Timeout | undefined;
+    // The run's signal is made when the type asks for it: most built-in runs never do, and an
+    // AbortController with its listeners per run was a measurable share of processing.
+    let controller: AbortController | undefined;
+    let ended = false;
+    let end!: () => void;
     const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => {
-        controller.abort();
+      end = () => {
+        ended = true;
+        controller?.abort();
         resolve('timeout');
-      }, timeoutMs);
-      controller.signal.addEventListener('abort', () => resolve('timeout'), { once: true });
+      };
     });
+    const timer = setTimeout(end, timeoutMs);
+    onStop.add(end);
     try {
       // A custom type's run may throw synchronously or return a plain value.
       let runLogger: Logger | undefined;
+      let json: string | undefined;
       const context = {
         processor: {
           processor_id: processor.processor_id,
           processor_name: processor.processor_name,
           processor_type: processor.processor_type,
         },
-        signal: controller.signal,
+        get signal() {
+          if (!controller) {
+            controller = new AbortController();
+            if (ended) controller.abort();
+          }
+          return controller.signal;
+        },
         timeoutMs,
         replayId: options.replayId,
+        eventJson: () => (json ??= jsonOf(event)),
         // Made when a type asks for it: most runs log nothing, and a child logger per run was a
         // measurable share of processing at 10,000 events/s.
         get logger() {
@@ -142,7 +163,7 @@ export function createRunner(options: RunnerOptions): Runner {
       return finish({ type: 'retry', message: message || 'failed' });
     } finally {
       clearTimeout(timer);
-      stopping.removeEventListener('abort', onStop);
+      onStop.delete(end);
     }
   }
 

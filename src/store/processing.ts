@@ -20,7 +20,7 @@ import { EventStatus, type StoredEvent } from '../domain/event.js';
 import { isUnavailable, RETRYABLE_SQLSTATES, sqlState, type Db, type Queryable } from './db.js';
 import { enqueueOutbox, type OutboxMessage } from './outbox.js';
 import { moveStatus, type StatusMove } from './rollups.js';
-import { EVENT_COLUMNS, eventColumns, EVENTS, NO_LIVE_CLAIM } from './rows.js';
+import { EVENT_COLUMNS, eventJson, EVENTS, NO_LIVE_CLAIM, storedEventOfJson } from './rows.js';
 
 export interface ProcessorRow {
   processor_id: string;
@@ -180,12 +180,26 @@ const dueRows = (condition = 'true') => `
          LIMIT $1
          FOR UPDATE OF q SKIP LOCKED`;
 
-/** A claimed event is `processing`: the claim is this statement's own (no probe of the queue). */
-const CLAIMED_COLUMNS = eventColumns(`'processing' AS status`);
-
 export interface ClaimedEvent extends StoredEvent {
   /** Status before the claim: `pending`, or `processing` when an expired claim was taken over. */
   previous_status: string;
+  /**
+   * The event as JSON text (`eventJson`, store/rows.ts): what processors send. Not enumerable, so
+   * neither `JSON.stringify(event)` nor a spread of the event carries it.
+   */
+  readonly json: string;
+}
+
+/**
+ * A claimed event from its row: one JSON text built by the database, parsed once. Decoding ~30
+ * columns per row (four of them timestamps) and serializing the event again for the processors
+ * was a fifth of the engine's CPU.
+ */
+function claimedEventOf(row: { previous_status: string; json: string }): ClaimedEvent {
+  const event = storedEventOfJson(row.json) as ClaimedEvent;
+  event.previous_status = row.previous_status;
+  Object.defineProperty(event, 'json', { value: row.json, enumerable: false });
+  return event;
 }
 
 /**
@@ -198,7 +212,7 @@ export async function claimEvents(
   db: Db,
   options: { limit: number; leaseMs: number; token: string },
 ): Promise<ClaimedEvent[]> {
-  const result = await db.query<ClaimedEvent>(
+  const result = await db.query<{ previous_status: string; json: string }>(
     `WITH claimed AS (
        UPDATE event.processing_queue AS q
        SET lease_until = now() + $2 * interval '1 millisecond', claim_token = $3
@@ -207,12 +221,13 @@ export async function claimEvents(
        RETURNING q.position, c.taken_over
      )
      SELECT CASE WHEN claimed.taken_over THEN 'processing' ELSE 'pending' END AS previous_status,
-       ${CLAIMED_COLUMNS}
+       -- a claimed event is processing: the claim is this statement's own (no probe of the queue)
+       ${eventJson(`'processing'`)} AS json
      FROM claimed JOIN ${EVENTS} USING (position)
      ORDER BY position`,
     [options.limit, options.leaseMs, options.token],
   );
-  return result.rows;
+  return result.rows.map(claimedEventOf);
 }
 
 /**

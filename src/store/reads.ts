@@ -143,10 +143,9 @@ export function whereClause(conditions: string[]): string {
 }
 
 export async function getEvent(db: Queryable, eventId: string): Promise<StoredEvent | null> {
-  const result = await db.query<StoredEvent>(
-    `SELECT ${EVENT_COLUMNS} FROM ${EVENTS} WHERE event_id = $1`,
-    [eventId],
-  );
+  const result = await db.query<StoredEvent>(`SELECT ${EVENT_COLUMNS} FROM ${EVENTS} WHERE event_id = $1`, [
+    eventId,
+  ]);
   return result.rows[0] ?? null;
 }
 

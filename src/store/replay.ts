@@ -21,7 +21,7 @@ import { guarded, type Db, type Queryable } from './db.js';
 import { EVENTS_SOURCE, lockPositionOrder } from './follower.js';
 import { enqueueOutbox, type OutboxMessage } from './outbox.js';
 import { Params, whereClause } from './reads.js';
-import { EVENT_COLUMNS, EVENTS } from './rows.js';
+import { EVENT_COLUMNS, eventJson, EVENTS, READ_STATUS } from './rows.js';
 
 export const ReplayStatus = {
   QUEUED: 'queued',
@@ -202,24 +202,8 @@ export async function readReplayPage(
   return (await db.query<StoredEvent>(query.sql, query.values)).rows;
 }
 
-/** A timestamp as JavaScript's `toISOString` writes it (milliseconds, `Z`). */
-const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-
-/**
- * A stored event as the JSON text of `StoredEvent` (the fields of EVENT_COLUMNS, in their order,
- * timestamps as `toISOString` writes them), built by the database: publishing a page then costs
- * this process no parsing and no serializing of the events' JSON columns.
- */
-const EVENT_JSON = `json_build_object(
-  'position', position, 'event_id', event_id, 'event_type', event_type, 'event_source', event_source,
-  'event_category', event_category, 'user_id', user_id, 'session_id', session_id,
-  'organization_id', organization_id, 'device_id', device_id, 'correlation_id', correlation_id,
-  'data', data, 'metadata', metadata, 'context', context, 'properties', properties, 'status', status,
-  'processed_at', ${iso('processed_at')}, 'processors', processors, 'error_message', error_message,
-  'retry_count', retry_count, 'timestamp', ${iso('"timestamp"')}, 'created_at', ${iso('created_at')},
-  'updated_at', ${iso('updated_at')}, 'version', version, 'schema_version', schema_version,
-  'stream_id', stream_id, 'entity_type', entity_type, 'entity_id', entity_id,
-  'stream_version', stream_version, 'idempotency_key', idempotency_key)::text`;
+/** Replayed events as JSON text (the status a column read of the event returns). */
+const EVENT_JSON = eventJson(READ_STATUS);
 
 export interface EventJsonRow {
   position: number;

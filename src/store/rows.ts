@@ -36,6 +36,37 @@ export const eventColumns = (
 /** The columns every read returns; their names are the JSON field names of `StoredEvent`. */
 export const EVENT_COLUMNS = eventColumns(`${READ_STATUS} AS status`);
 
+/** A timestamp as JavaScript's `toISOString` writes it (milliseconds, `Z`). */
+const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/**
+ * A stored event as the JSON text of `StoredEvent` (the fields of EVENT_COLUMNS, in their order,
+ * timestamps as `toISOString` writes them), built by the database, with `status` given as a select
+ * expression: publishing or posting the event then costs this process no serializing, and reading
+ * it one `JSON.parse` (`storedEventOfJson`) instead of decoding every column. For queries on
+ * `EVENTS`.
+ */
+export const eventJson = (status: string) => `json_build_object(
+  'position', position, 'event_id', event_id, 'event_type', event_type, 'event_source', event_source,
+  'event_category', event_category, 'user_id', user_id, 'session_id', session_id,
+  'organization_id', organization_id, 'device_id', device_id, 'correlation_id', correlation_id,
+  'data', data, 'metadata', metadata, 'context', context, 'properties', properties, 'status', ${status},
+  'processed_at', ${iso('processed_at')}, 'processors', processors, 'error_message', error_message,
+  'retry_count', retry_count, 'timestamp', ${iso('"timestamp"')}, 'created_at', ${iso('created_at')},
+  'updated_at', ${iso('updated_at')}, 'version', version, 'schema_version', schema_version,
+  'stream_id', stream_id, 'entity_type', entity_type, 'entity_id', entity_id,
+  'stream_version', stream_version, 'idempotency_key', idempotency_key)::text`;
+
+/** The event of `eventJson`'s text, its timestamps as Dates (what a read by columns returns). */
+export function storedEventOfJson(text: string): StoredEvent {
+  const event = JSON.parse(text) as Record<keyof StoredEvent, unknown>;
+  event.timestamp = new Date(event.timestamp as string);
+  event.created_at = new Date(event.created_at as string);
+  event.updated_at = new Date(event.updated_at as string);
+  if (event.processed_at !== null) event.processed_at = new Date(event.processed_at as string);
+  return event as unknown as StoredEvent;
+}
+
 /** What the database decides for an inserted row: the append's `RETURNING` (store/append.ts). */
 export interface GeneratedColumns {
   position: number;

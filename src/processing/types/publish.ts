@@ -7,7 +7,7 @@
  * Config: `{subject}`; `{event_type}`, `{event_source}`, `{event_category}` are replaced
  * (`events.out.{event_type}` → `events.out.user.created`).
  */
-import { encodeJson, type Bus } from '../../bus/bus.js';
+import { encodeText, type Bus } from '../../bus/bus.js';
 import { matchesPattern } from '../../domain/subjects.js';
 import { traceHeaders, traceOfMetadata } from '../../observability/trace-context.js';
 import { deliveryKey, type ProcessorResult, type ProcessorType } from '../processor-type.js';
@@ -44,7 +44,7 @@ export function publishProcessorType(deps: { bus: Bus }): ProcessorType {
     },
     async run(event, config, context): Promise<ProcessorResult> {
       const subject = expandSubject(config.subject as string, event);
-      await deps.bus.publish(subject, encodeJson(event), {
+      await deps.bus.publish(subject, encodeText(context.eventJson()), {
         msgId: deliveryKey(event, context),
         headers: {
           'event-id': encodeURIComponent(event.event_id),

@@ -92,7 +92,7 @@ export function rabbitmqProcessorType(deps: { logger?: Logger }): ProcessorType 
         link.channel.publish(
           config.exchange,
           routingKey,
-          Buffer.from(JSON.stringify(event)),
+          Buffer.from(context.eventJson()),
           {
             persistent: true,
             mandatory: true,

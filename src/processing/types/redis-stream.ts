@@ -99,7 +99,7 @@ export function redisStreamProcessorType(deps: { logger?: Logger }): ProcessorTy
               event_type: event.event_type,
               event_source: event.event_source,
               event_category: event.event_category,
-              event: JSON.stringify(event),
+              event: context.eventJson(),
             },
             config.maxlen === undefined
               ? undefined

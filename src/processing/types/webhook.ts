@@ -100,7 +100,7 @@ export function webhookProcessorType(deps: { dispatcher: Dispatcher; userAgent?:
             // The trace the event was created in: the receiver continues it.
             ...traceHeaders(traceOfMetadata(event.metadata)),
           },
-          body: JSON.stringify(event),
+          body: context.eventJson(),
         });
         await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
         const status = response.statusCode;
