@@ -9,7 +9,7 @@ import type { DomainError } from '../domain/errors.js';
 import { StoreUnavailableError, ValidationError } from '../domain/errors.js';
 import type { NewEvent, StoredEvent } from '../domain/event.js';
 import { planGroup, type AppendUnit, type ExistingEvent, type PlannedRow } from './append-plan.js';
-import { isUnavailable, RETRYABLE_SQLSTATES, sqlState, type Db, type Queryable } from './db.js';
+import { isUnavailable, prepared, RETRYABLE_SQLSTATES, sqlState, type Db, type Queryable } from './db.js';
 import { EVENTS_SOURCE } from './follower.js';
 import { EVENT_COLUMNS, EVENTS, storedEventOf, type GeneratedColumns } from './rows.js';
 import { appendRollupCtes } from './rollups.js';
@@ -215,7 +215,7 @@ async function insertRows(
   // spares the engine an UPDATE of every row. Decided in this statement's snapshot: a processor
   // enabled before the append began is always seen (as in the engine's unmatched path).
   const result = await tx.query<GeneratedColumns>(
-    `WITH position_order AS MATERIALIZED (SELECT pg_advisory_xact_lock($2::bigint)),
+    prepared(`WITH position_order AS MATERIALIZED (SELECT pg_advisory_xact_lock($2::bigint)),
      inserted AS (
      INSERT INTO event.events (event_id, event_type, event_source, event_category, user_id, session_id,
        organization_id, device_id, correlation_id, data, metadata, context, properties, "timestamp",
@@ -237,7 +237,7 @@ async function insertRows(
      ),
      queued AS (INSERT INTO event.processing_queue (position) SELECT position FROM inserted WHERE status = 'pending'),
      ${rows.some((row) => row.event.stream) ? STREAMS_CTE : ''}${appendRollupCtes('inserted')}
-     SELECT position, event_id, status, created_at FROM inserted`,
+     SELECT position, event_id, status, created_at FROM inserted`),
     [JSON.stringify(records), EVENTS_SOURCE.lockKey],
   );
   const planned = new Map(rows.map((row) => [row.event.eventId, row]));

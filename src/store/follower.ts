@@ -19,7 +19,7 @@
  * events at once.
  */
 import type { StoredEvent } from '../domain/event.js';
-import type { Queryable } from './db.js';
+import { prepared, type Queryable } from './db.js';
 import { EVENT_COLUMNS, EVENTS } from './rows.js';
 
 /** What a follower follows. Identifiers are constants of this module, never user input. */
@@ -57,7 +57,7 @@ export const OUTBOX_SOURCE: FollowSource = {
  * takes the same lock, `source.lockKey`, in the first CTE of its INSERT: store/append.ts).
  */
 export async function lockPositionOrder(tx: Queryable, source: FollowSource): Promise<void> {
-  await tx.query('SELECT pg_advisory_xact_lock($1)', [source.lockKey]);
+  await tx.query(prepared('SELECT pg_advisory_xact_lock($1)'), [source.lockKey]);
 }
 
 export interface FollowResult<T> {
@@ -74,7 +74,7 @@ export async function readNext<T extends { position: number } = StoredEvent>(
   source: FollowSource = EVENTS_SOURCE,
 ): Promise<FollowResult<T>> {
   const result = await db.query<T>(
-    `SELECT ${source.columns} FROM ${source.table} WHERE position > $1 ORDER BY position LIMIT $2`,
+    prepared(`SELECT ${source.columns} FROM ${source.table} WHERE position > $1 ORDER BY position LIMIT $2`),
     [checkpoint, limit],
   );
   const last = result.rows[result.rows.length - 1];
@@ -93,7 +93,7 @@ export async function readNextPositions(
   source: FollowSource = EVENTS_SOURCE,
 ): Promise<number[]> {
   const result = await db.query<{ position: number }>(
-    `SELECT position FROM ${source.table} WHERE position > $1 ORDER BY position LIMIT $2`,
+    prepared(`SELECT position FROM ${source.table} WHERE position > $1 ORDER BY position LIMIT $2`),
     [checkpoint, limit],
   );
   return result.rows.map((row) => row.position);
@@ -103,7 +103,7 @@ export async function readNextPositions(
 export async function readEventsAt(db: Queryable, positions: readonly number[]): Promise<StoredEvent[]> {
   if (positions.length === 0) return [];
   const result = await db.query<StoredEvent>(
-    `SELECT ${EVENT_COLUMNS} FROM ${EVENTS} WHERE position = ANY($1::bigint[]) ORDER BY position`,
+    prepared(`SELECT ${EVENT_COLUMNS} FROM ${EVENTS} WHERE position = ANY($1::bigint[]) ORDER BY position`),
     [positions],
   );
   return result.rows;

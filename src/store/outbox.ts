@@ -2,7 +2,7 @@
  * SQL of the outbox (lifecycle messages written in the transaction of the change they announce),
  * of relay checkpoints, and of dead letters.
  */
-import type { Queryable } from './db.js';
+import { prepared, type Queryable } from './db.js';
 import { lockPositionOrder, OUTBOX_SOURCE } from './follower.js';
 
 export interface OutboxMessage {
@@ -18,9 +18,9 @@ export async function enqueueOutbox(tx: Queryable, messages: OutboxMessage[]): P
   // Positions are drawn in commit order (follower.ts).
   await lockPositionOrder(tx, OUTBOX_SOURCE);
   await tx.query(
-    `INSERT INTO event.outbox (msg_id, subject, payload, headers)
+    prepared(`INSERT INTO event.outbox (msg_id, subject, payload, headers)
      SELECT m.msg_id, m.subject, m.payload, m.headers
-     FROM jsonb_to_recordset($1::jsonb) AS m(msg_id text, subject text, payload jsonb, headers jsonb)`,
+     FROM jsonb_to_recordset($1::jsonb) AS m(msg_id text, subject text, payload jsonb, headers jsonb)`),
     [
       JSON.stringify(
         messages.map((m) => ({
@@ -41,8 +41,8 @@ export async function enqueueOutbox(tx: Queryable, messages: OutboxMessage[]): P
  */
 export async function pruneOutbox(db: Queryable, upTo: number, limit: number): Promise<number> {
   const result = await db.query(
-    `DELETE FROM event.outbox WHERE position IN (
-       SELECT position FROM event.outbox WHERE position <= $1 ORDER BY position LIMIT $2)`,
+    prepared(`DELETE FROM event.outbox WHERE position IN (
+       SELECT position FROM event.outbox WHERE position <= $1 ORDER BY position LIMIT $2)`),
     [upTo, limit],
   );
   return result.rowCount;
@@ -59,7 +59,9 @@ export async function loadCheckpoint(db: Queryable, name: string): Promise<numbe
 
 export async function saveCheckpoint(db: Queryable, name: string, position: number): Promise<void> {
   await db.query(
-    'UPDATE event.relay_checkpoints SET position = GREATEST(position, $2), updated_at = now() WHERE name = $1',
+    prepared(
+      'UPDATE event.relay_checkpoints SET position = GREATEST(position, $2), updated_at = now() WHERE name = $1',
+    ),
     [name, position],
   );
 }

@@ -1,7 +1,7 @@
 /** node-postgres adapter: a pool, one connection per transaction. */
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { Db, Lease, QueryResult, Queryable } from './db.js';
+import type { Db, Lease, PreparedStatement, QueryResult, Queryable } from './db.js';
 
 // int8 (positions, counts) as numbers: positions stay far below 2^53.
 pg.types.setTypeParser(20, (value) => Number.parseInt(value, 10));
@@ -18,8 +18,12 @@ export interface PgOptions {
 
 function wrap(client: pg.PoolClient | pg.Pool): Queryable {
   return {
-    async query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
-      const result = await client.query(sql, params as unknown[] | undefined);
+    async query<T>(sql: string | PreparedStatement, params?: readonly unknown[]): Promise<QueryResult<T>> {
+      const values = params as unknown[] | undefined;
+      const result =
+        typeof sql === 'string'
+          ? await client.query(sql, values)
+          : await client.query({ name: sql.name, text: sql.text, values });
       return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
     },
     async exec(sql: string): Promise<void> {

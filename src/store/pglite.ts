@@ -5,12 +5,14 @@
  */
 import { mkdirSync } from 'node:fs';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
-import type { Db, QueryResult, Queryable } from './db.js';
+import type { Db, PreparedStatement, QueryResult, Queryable } from './db.js';
 
 function wrap(target: PGlite | Transaction): Queryable {
   return {
-    async query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
-      const result = await target.query<T>(sql, params as unknown[] | undefined);
+    async query<T>(sql: string | PreparedStatement, params?: readonly unknown[]): Promise<QueryResult<T>> {
+      // PGlite keeps no prepared statements by name: the text is all it needs.
+      const text = typeof sql === 'string' ? sql : sql.text;
+      const result = await target.query<T>(text, params as unknown[] | undefined);
       return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
     },
     async exec(sql: string): Promise<void> {

@@ -17,7 +17,7 @@
  */
 import { ConflictError, StoreUnavailableError } from '../domain/errors.js';
 import { EventStatus, type StoredEvent } from '../domain/event.js';
-import { isUnavailable, RETRYABLE_SQLSTATES, sqlState, type Db, type Queryable } from './db.js';
+import { isUnavailable, prepared, RETRYABLE_SQLSTATES, sqlState, type Db, type Queryable } from './db.js';
 import { enqueueOutbox, type OutboxMessage } from './outbox.js';
 import { moveStatus, type StatusMove } from './rollups.js';
 import { EVENT_COLUMNS, eventJson, EVENTS, NO_LIVE_CLAIM, storedEventOfJson } from './rows.js';
@@ -153,7 +153,9 @@ export function toggleProcessor(
 
 export async function loadEnabledProcessors(db: Queryable): Promise<ProcessorRow[]> {
   const result = await db.query<ProcessorRow>(
-    `SELECT ${PROCESSOR_COLUMNS} FROM event.event_processors WHERE enabled ORDER BY priority DESC, processor_name`,
+    prepared(
+      `SELECT ${PROCESSOR_COLUMNS} FROM event.event_processors WHERE enabled ORDER BY priority DESC, processor_name`,
+    ),
   );
   return result.rows;
 }
@@ -213,7 +215,7 @@ export async function claimEvents(
   options: { limit: number; leaseMs: number; token: string },
 ): Promise<ClaimedEvent[]> {
   const result = await db.query<{ previous_status: string; json: string }>(
-    `WITH claimed AS (
+    prepared(`WITH claimed AS (
        UPDATE event.processing_queue AS q
        SET lease_until = now() + $2 * interval '1 millisecond', claim_token = $3
        FROM (${dueRows()}) AS c
@@ -224,7 +226,7 @@ export async function claimEvents(
        -- a claimed event is processing: the claim is this statement's own (no probe of the queue)
        ${eventJson(`'processing'`)} AS json
      FROM claimed JOIN ${EVENTS} USING (position)
-     ORDER BY position`,
+     ORDER BY position`),
     [options.limit, options.leaseMs, options.token],
   );
   return result.rows.map(claimedEventOf);
@@ -242,7 +244,7 @@ export async function processUnmatchedEvents(db: Db, limit: number): Promise<num
         'position' | 'timestamp' | 'event_source' | 'event_category' | 'event_type' | 'created_at'
       > & { processed_at: Date }
     >(
-      `WITH due AS (
+      prepared(`WITH due AS (
          DELETE FROM event.processing_queue AS q
          -- decided in this statement's snapshot: a processor registered before an event was
          -- stored is always seen here
@@ -261,7 +263,7 @@ export async function processUnmatchedEvents(db: Db, limit: number): Promise<num
        )
        SELECT s.position, e."timestamp", e.event_source, e.event_category, e.event_type, s.processed_at,
          e.created_at
-       FROM settled AS s JOIN event.events AS e USING (position)`,
+       FROM settled AS s JOIN event.events AS e USING (position)`),
       [limit],
     );
     await moveStatus(
@@ -367,7 +369,7 @@ async function completeInTransaction(
   const settled = sorted.filter((c) => c.status !== EventStatus.PENDING).map((c) => c.event.position);
   const waiting = sorted.filter((c) => c.status === EventStatus.PENDING);
   const heldRows = await tx.query<{ position: number }>(
-    `WITH settled AS (
+    prepared(`WITH settled AS (
        DELETE FROM event.processing_queue
        WHERE position = ANY($2::bigint[]) AND claim_token = $1::uuid
        RETURNING position
@@ -381,7 +383,7 @@ async function completeInTransaction(
        WHERE q.position = w.position AND q.claim_token = $1::uuid
        RETURNING q.position
      )
-     SELECT position FROM settled UNION ALL SELECT position FROM waiting`,
+     SELECT position FROM settled UNION ALL SELECT position FROM waiting`),
     [token, settled, waiting.map((c) => c.event.position), waiting.map((c) => c.retry_after_ms)],
   );
   const heldPositions = new Set(heldRows.rows.map((row) => row.position));
@@ -390,7 +392,7 @@ async function completeInTransaction(
   // others write it to event.event_outcomes (migration 0012): the event's own row is never updated.
   const written = done.filter((c) => !isRelease(c));
   const outcomes = await tx.query<{ position: number; processed_at: Date | null }>(
-    `INSERT INTO event.event_outcomes AS o (position, status, processed_at, processors, error_message, retry_count)
+    prepared(`INSERT INTO event.event_outcomes AS o (position, status, processed_at, processors, error_message, retry_count)
      SELECT c.position, c.status,
        CASE WHEN c.status IN ('processed', 'failed') THEN now() ELSE c.processed_at END,
        ARRAY(SELECT jsonb_array_elements_text(c.processors)), c.error_message, c.retry_count
@@ -399,7 +401,7 @@ async function completeInTransaction(
      ON CONFLICT (position) DO UPDATE
      SET status = excluded.status, processed_at = excluded.processed_at, processors = excluded.processors,
          error_message = excluded.error_message, retry_count = excluded.retry_count, updated_at = now()
-     RETURNING o.position, o.processed_at`,
+     RETURNING o.position, o.processed_at`),
     [
       JSON.stringify(
         written.map((c) => ({
@@ -418,10 +420,10 @@ async function completeInTransaction(
   const results = done.flatMap((c) => c.results);
   if (results.length > 0) {
     await tx.query(
-      `INSERT INTO event.processing_results
+      prepared(`INSERT INTO event.processing_results
          (event_id, processor_id, processor_name, status, message, duration_ms, attempt, processed_at)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::integer[],
-         $7::integer[], $8::timestamptz[])`,
+         $7::integer[], $8::timestamptz[])`),
       [
         results.map((r) => r.event_id),
         results.map((r) => r.processor_id),
@@ -439,16 +441,18 @@ async function completeInTransaction(
   if (done.length > 0 && activeTallies.length > 0) {
     const ids = activeTallies.map((t) => t.processor_id);
     await tx.query(
-      `SELECT 1 FROM event.event_processors WHERE processor_id = ANY($1::text[]) ORDER BY processor_id FOR UPDATE`,
+      prepared(
+        `SELECT 1 FROM event.event_processors WHERE processor_id = ANY($1::text[]) ORDER BY processor_id FOR UPDATE`,
+      ),
       [ids],
     );
     await tx.query(
-      `UPDATE event.event_processors AS p
+      prepared(`UPDATE event.event_processors AS p
        SET error_count = p.error_count + t.errors,
            last_error = COALESCE(t.last_error, p.last_error),
            last_processed_at = now()
        FROM unnest($1::text[], $2::integer[], $3::text[]) AS t(processor_id, errors, last_error)
-       WHERE p.processor_id = t.processor_id`,
+       WHERE p.processor_id = t.processor_id`),
       [ids, activeTallies.map((t) => t.errors), activeTallies.map((t) => t.last_error)],
     );
   }

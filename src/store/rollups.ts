@@ -3,7 +3,7 @@
  * them (in the INSERT statement itself), status changes move counts between statuses.
  */
 import type { StoredEvent } from '../domain/event.js';
-import type { Queryable } from './db.js';
+import { prepared, type Queryable } from './db.js';
 
 interface Delta {
   eventSource: string;
@@ -146,7 +146,7 @@ export async function moveStatus(tx: Queryable, moves: readonly StatusMove[]): P
     deltas.map((d) => d.processingMs),
     deltas.map((d) => d.processingCount),
   ];
-  await tx.query(`WITH ${upsert('stats_hourly', 1)},${upsert('stats_daily', 9)} SELECT 1`, [
+  await tx.query(prepared(`WITH ${upsert('stats_hourly', 1)},${upsert('stats_daily', 9)} SELECT 1`), [
     ...columns(hourly),
     ...columns(daily),
   ]);
