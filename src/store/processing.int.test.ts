@@ -94,6 +94,26 @@ describe.each(STORE_KINDS)('processing claims (%s)', (kind) => {
     expect(await status(ids)).toEqual(['processed', 'processed', 'processed', 'pending', 'pending']);
   });
 
+  it('a claimed event, read as one JSON text, is the event a read returns; its text is that event as JSON', async () => {
+    const type = `json.${randomUUID()}`;
+    const [id] = await append(1, type);
+    const token = randomUUID();
+    const all = await claimEvents(opened.db, { limit: 1000, leaseMs: 60_000, token });
+    const claimed = all.find((e) => e.event_type === type)!;
+    try {
+      const read = (await store.getEvent(id!))!;
+      const { previous_status, ...event } = claimed;
+      expect(previous_status).toBe('pending');
+      expect(event).toEqual(read);
+      expect(event.timestamp).toBeInstanceOf(Date);
+      // The text travels with the event but is not one of its fields.
+      expect(Object.keys(claimed)).not.toContain('json');
+      expect(JSON.parse(claimed.json)).toEqual(JSON.parse(JSON.stringify(read)));
+    } finally {
+      await releaseEvents(opened.db, token, all);
+    }
+  });
+
   it('an event under a live claim reads as processing: get, status filters, counts and statistics', async () => {
     const type = `reads.${randomUUID()}`;
     const ids = await append(3, type);
