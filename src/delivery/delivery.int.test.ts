@@ -60,11 +60,21 @@ describe.each(STORE_KINDS)('webhook delivery on %s', (kind) => {
     await t?.close();
   });
 
-  const deliveriesWhen = (id: string, what: string, check: (list: DeliveryJson[]) => boolean) =>
-    waitFor(what, async () => {
-      const list = await listDeliveries(api, id);
-      return check(list) ? list : undefined;
-    });
+  const deliveriesWhen = async (id: string, what: string, check: (list: DeliveryJson[]) => boolean) => {
+    let last: DeliveryJson[] = [];
+    try {
+      return await waitFor(what, async () => {
+        last = await listDeliveries(api, id);
+        return check(last) ? last : undefined;
+      });
+    } catch (error) {
+      // Say what the deliveries were doing (once seen under heavy CI load: none was settled).
+      const states = last.map((d) => `${d.status}/${d.attempts}${d.in_flight ? '/in flight' : ''}`);
+      throw new Error(`${(error as Error).message}; deliveries: ${states.join(', ') || 'none'}`, {
+        cause: error,
+      });
+    }
+  };
 
   it('delivers matching events, signed, to a receiver that verifies them', async () => {
     const r = await receiver();
