@@ -10,7 +10,7 @@ import { createEventStore } from '../store/index.js';
 import { openTestDb, type OpenedDb } from '../test-support/db.js';
 import { PrivateNats, sharedNatsUrl } from '../test-support/nats.js';
 import { waitUntil } from '../test-support/wait.js';
-import { decodeText, encodeJson, type Bus, type InboundMessage } from './bus.js';
+import { BusUnavailableError, decodeText, encodeJson, type Bus, type InboundMessage } from './bus.js';
 import { createMemoryBus } from './memory.js';
 import { createNatsBus } from './nats.js';
 
@@ -35,6 +35,36 @@ describe.each(implementations)('bus contract (%s)', (_name, make) => {
       const nc = await connect({ servers: sharedNatsUrl() });
       await (await jetstreamManager(nc)).streams.delete(stream).catch(() => undefined);
       await nc.close();
+    }
+  });
+
+  it('a publish no stream captures fails as unavailable; concurrent publishes are each acked once', async () => {
+    await expect(bus.publish(`nostream.${randomUUID()}`, encodeJson({}))).rejects.toBeInstanceOf(
+      BusUnavailableError,
+    );
+    const many = Array.from({ length: 500 }, (_, i) =>
+      bus.publish(`${subject}.many`, encodeJson({ i }), { msgId: `many-${i % 250}` }),
+    );
+    await Promise.all(many);
+    const seen = new Set<number>();
+    const subscription = bus.consume({
+      stream,
+      durable: `many-${stream}`,
+      filterSubjects: [`${subject}.many`],
+      maxBatch: 100,
+      handle: async (messages: InboundMessage[]) => {
+        for (const m of messages) {
+          seen.add((JSON.parse(decodeText(m.data)) as { i: number }).i);
+          m.ack();
+        }
+      },
+    });
+    try {
+      await waitUntil('250 distinct messages', () => seen.size === 250);
+      // The repeats of an id within the window were dropped: the first of each is what is stored.
+      expect([...seen].every((i) => i < 250)).toBe(true);
+    } finally {
+      await subscription.stop();
     }
   });
 

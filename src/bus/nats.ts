@@ -18,6 +18,7 @@ import { connect } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { patternCovers } from '../domain/subjects.js';
+import { createJetStreamPublisher, type JetStreamPublisher } from './jetstream-publisher.js';
 import {
   BusUnavailableError,
   StreamOverlapError,
@@ -40,6 +41,7 @@ interface Connected {
   nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
+  publisher: JetStreamPublisher;
 }
 
 function toNatsStream(spec: StreamSpec) {
@@ -105,7 +107,12 @@ export function createNatsBus(options: NatsBusOptions): Bus {
         if (closed) break;
         const jsm = await jetstreamManager(nc);
         await applyStreams(jsm);
-        current = { nc, js: jetstream(nc), jsm };
+        current = {
+          nc,
+          js: jetstream(nc),
+          jsm,
+          publisher: createJetStreamPublisher(nc, options.publishTimeoutMs ?? 5000),
+        };
         up = true;
         lastError = null;
         log?.info({ servers: options.servers }, 'connected to NATS');
@@ -290,18 +297,15 @@ export function createNatsBus(options: NatsBusOptions): Bus {
       return null;
     },
     async publish(subject, data, publishOptions?: PublishOptions) {
-      const { js } = require();
+      const { publisher } = require();
       let hdrs;
-      if (publishOptions?.headers) {
+      if (publishOptions?.headers || publishOptions?.msgId !== undefined) {
         hdrs = natsHeaders();
-        for (const [key, value] of Object.entries(publishOptions.headers)) hdrs.set(key, value);
+        for (const [key, value] of Object.entries(publishOptions.headers ?? {})) hdrs.set(key, value);
+        if (publishOptions.msgId !== undefined) hdrs.set('Nats-Msg-Id', publishOptions.msgId);
       }
       try {
-        await js.publish(subject, data, {
-          msgID: publishOptions?.msgId,
-          headers: hdrs,
-          timeout: options.publishTimeoutMs ?? 5000,
-        });
+        await publisher.publish(subject, data, hdrs);
       } catch (error) {
         throw new BusUnavailableError(`publish to ${subject} failed: ${(error as Error).message}`, {
           cause: error,
@@ -319,6 +323,7 @@ export function createNatsBus(options: NatsBusOptions): Bus {
       await connecting;
       const nc = current?.nc ?? connection;
       if (nc && !nc.isClosed()) await nc.drain().catch(() => nc.close());
+      current?.publisher.close();
     },
   };
 }
