@@ -43,6 +43,14 @@ export function createJetStreamPublisher(nc: NatsConnection, timeoutMs: number):
   let next = 0;
   let outgoing: Outgoing[] = [];
 
+  const settle = (token: string, error: Error | null) => {
+    const entry = waiting.get(token);
+    if (!entry) return;
+    waiting.delete(token);
+    if (error) entry.reject(error);
+    else entry.resolve();
+  };
+
   /** Hands this turn's publishes to the client, which writes them out together. */
   const flush = () => {
     const batch = outgoing;
@@ -54,14 +62,6 @@ export function createJetStreamPublisher(nc: NatsConnection, timeoutMs: number):
         settle(token, error instanceof Error ? error : new Error(String(error)));
       }
     }
-  };
-
-  const settle = (token: string, error: Error | null) => {
-    const entry = waiting.get(token);
-    if (!entry) return;
-    waiting.delete(token);
-    if (error) entry.reject(error);
-    else entry.resolve();
   };
 
   const subscription = nc.subscribe(`${inbox}.*`, {
