@@ -69,7 +69,13 @@ describe.each(STORE_KINDS)('webhook delivery on %s', (kind) => {
       });
     } catch (error) {
       // Say what the deliveries were doing (once seen under heavy CI load: none was settled).
-      const states = last.map((d) => `${d.status}/${d.attempts}${d.in_flight ? '/in flight' : ''}`);
+      const states = last.map(
+        (d) =>
+          `${d.status}/${d.attempts}${d.in_flight ? '/in flight' : ''}` +
+          (d.last_error || d.last_response_status
+            ? ` (${d.last_response_status ?? ''} ${d.last_error ?? ''})`
+            : ''),
+      );
       throw new Error(`${(error as Error).message}; deliveries: ${states.join(', ') || 'none'}`, {
         cause: error,
       });
@@ -269,10 +275,12 @@ describe.each(STORE_KINDS)('webhook delivery on %s', (kind) => {
       try {
         const sub = await createSubscription(api, slow.url, { event_types: [`${tag}.>`] });
         // Quick retries: on a starved machine an attempt can time out although the witness got
-        // it, and the default backoff would leave it pending for minutes.
+        // it, and the default backoff would leave it pending for minutes. Enough of them to outlast
+        // a stall: under full clean-clone CI load on the embedded store, six attempts 50 ms apart
+        // all timed out for the last ten events.
         const other = await createSubscription(api, witness.url, {
           event_types: [`${tag}.>`],
-          retry_policy: { max_retries: 5, backoff_seconds: [0.05] },
+          retry_policy: { max_retries: 20, backoff_seconds: [0.05, 0.2, 0.5, 1] },
         });
         await createEventsVia(
           api,
